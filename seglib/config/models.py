@@ -1,0 +1,76 @@
+"""The root configuration model and its core sections (Spark, inputs, warehouse, MLflow).
+
+Stage-specific sections live beside this file, one module each, so stages evolve independently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from seglib.config.base import StrictModel
+from seglib.config.features import FeaturesConfig
+from seglib.config.generator import GeneratorConfig
+from seglib.config.ingest import IngestConfig, PrivacyConfig
+from seglib.config.modeling import ClusteringConfig
+from seglib.config.segments import SegmentsConfig
+
+RAW_TABLES = ("raw_events", "raw_crm_customers", "raw_orders", "raw_consents", "raw_texts")
+
+
+class SparkSettings(StrictModel):
+    home: Literal["auto", "local", "cluster", "databricks"] = "auto"
+    master: str | None = Field(None, description="Only for the local home; spark-submit passes its own.")
+    shuffle_partitions: int = Field(4, ge=1)
+    driver_memory: str = "4g"
+    ui_enabled: bool = False
+    log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
+    conf: dict[str, str] = Field(default_factory=dict, description="Extra spark.* settings, applied last.")
+
+
+class WarehouseConfig(StrictModel):
+    path: str = Field(".seglib/warehouse", description="Root folder/URI of every table seglib writes.")
+    catalog_schema: str | None = Field(
+        None, description="If set, each table is also registered as an external table in this schema."
+    )
+
+
+class InputsConfig(StrictModel):
+    """Raw input tables: a path/URI (contains '/' or ':') or a catalog table name. Null = the generator's output."""
+
+    raw_events: str | None = None
+    raw_crm_customers: str | None = None
+    raw_orders: str | None = None
+    raw_consents: str | None = None
+    raw_texts: str | None = None
+
+    def location(self, name: str, warehouse: WarehouseConfig) -> str:
+        if name not in RAW_TABLES:
+            raise KeyError(f"unknown raw table {name!r}; expected one of {RAW_TABLES}")
+        explicit = getattr(self, name)
+        return explicit if explicit else str(Path(warehouse.path) / "raw" / name)
+
+
+class MlflowConfig(StrictModel):
+    tracking_uri: str | None = Field(
+        None, description="Default: sqlite:///<warehouse.path>/../mlflow.db (the embedded local store)."
+    )
+    registry_uri: str | None = None
+    experiment: str = "seglib"
+    artifact_location: str | None = Field(None, description="Default: <warehouse.path>/../mlartifacts")
+    registered_model_prefix: str = "seglib"
+
+
+class SeglibConfig(StrictModel):
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    inputs: InputsConfig = Field(default_factory=InputsConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    clustering: ClusteringConfig = Field(default_factory=ClusteringConfig)
+    segments: SegmentsConfig = Field(default_factory=SegmentsConfig)

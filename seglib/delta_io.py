@@ -1,0 +1,189 @@
+"""All Delta reads and writes go through here: locations, table properties, comments, MERGE, registration.
+
+A table is addressed by a *location*: a path/URI (anything holding ``/`` or ``:``) or a catalog name
+(``schema.table``). Writers set seglib's table properties and column comments so that warehouses and other
+engines reading these tables see what each column means.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+    from seglib.config import WarehouseConfig
+
+log = logging.getLogger(__name__)
+
+# Applied to every table seglib creates. Change data feed lets downstream stages read increments;
+# column mapping allows renames/drops without rewrites (needed by erasure and schema evolution).
+DEFAULT_TABLE_PROPERTIES: dict[str, str] = {
+    "delta.enableChangeDataFeed": "true",
+    "delta.minReaderVersion": "2",
+    "delta.minWriterVersion": "5",
+    "delta.columnMapping.mode": "name",
+}
+
+
+def is_path(location: str) -> bool:
+    return "/" in location or ":" in location
+
+
+def _quote_name(name: str) -> str:
+    return ".".join(f"`{part}`" for part in name.split("."))
+
+
+def table_ref(location: str) -> str:
+    """SQL reference to a table: ``delta.`/path``` or a quoted catalog name."""
+    return f"delta.`{location}`" if is_path(location) else _quote_name(location)
+
+
+def read_table(spark: SparkSession, location: str, version: int | None = None) -> DataFrame:
+    """Read a Delta table by path or catalog name, optionally at a past version (time travel)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(location) if is_path(location) else reader.table(location)
+
+
+def table_exists(spark: SparkSession, location: str) -> bool:
+    from delta.tables import DeltaTable
+
+    if is_path(location):
+        return DeltaTable.isDeltaTable(spark, location)
+    return spark.catalog.tableExists(location)
+
+
+def delta_table(spark: SparkSession, location: str):
+    from delta.tables import DeltaTable
+
+    return DeltaTable.forPath(spark, location) if is_path(location) else DeltaTable.forName(spark, location)
+
+
+def current_version(spark: SparkSession, location: str) -> int | None:
+    if not table_exists(spark, location):
+        return None
+    return delta_table(spark, location).history(1).select("version").first()[0]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What a written table is: where, its description, column comments, partitioning, extra properties."""
+
+    location: str
+    comment: str = ""
+    column_comments: Mapping[str, str] = field(default_factory=dict)
+    partition_by: Sequence[str] = ()
+    properties: Mapping[str, str] = field(default_factory=dict)
+    register_as: str | None = None  # catalog name to register a path table under
+
+
+def write_table(
+    df: DataFrame,
+    spec: TableSpec,
+    mode: str = "overwrite",
+    replace_where: str | None = None,
+    overwrite_schema: bool = False,
+) -> None:
+    """Write ``df`` as Delta at ``spec.location`` with seglib's properties and comments."""
+    spark = df.sparkSession
+    writer = df.write.format("delta").mode(mode)
+    if spec.partition_by:
+        writer = writer.partitionBy(*spec.partition_by)
+    if replace_where:
+        writer = writer.option("replaceWhere", replace_where)
+    if overwrite_schema:
+        writer = writer.option("overwriteSchema", "true")
+    elif mode == "append":
+        writer = writer.option("mergeSchema", "true")
+    props = {**DEFAULT_TABLE_PROPERTIES, **spec.properties}
+    created = not table_exists(spark, spec.location)
+    if created:
+        for key, value in props.items():
+            writer = writer.option(key, value)
+    writer.save(spec.location) if is_path(spec.location) else writer.saveAsTable(spec.location)
+    apply_metadata(spark, spec, props)
+
+
+def apply_metadata(spark: SparkSession, spec: TableSpec, props: Mapping[str, str] | None = None) -> None:
+    """Set table properties, the table comment and column comments (idempotent)."""
+    ref = table_ref(spec.location)
+    all_props = {**(props or DEFAULT_TABLE_PROPERTIES), **spec.properties}
+    if spec.comment:
+        all_props["comment"] = spec.comment
+    settable = {k: v for k, v in all_props.items() if not k.startswith("delta.minReader") and "columnMapping" not in k}
+    if settable:
+        kv = ", ".join(f"'{k}' = '{_sql_str(v)}'" for k, v in settable.items())
+        spark.sql(f"ALTER TABLE {ref} SET TBLPROPERTIES ({kv})")
+    existing = set(read_table(spark, spec.location).columns)
+    for column, text in spec.column_comments.items():
+        if column in existing:
+            spark.sql(f"ALTER TABLE {ref} ALTER COLUMN `{column}` COMMENT '{_sql_str(text)}'")
+    if spec.register_as and is_path(spec.location):
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {_quote_name(spec.register_as)} USING DELTA LOCATION '{spec.location}'")
+
+
+def _sql_str(text: str) -> str:
+    return str(text).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def merge_upsert(
+    source: DataFrame,
+    spec: TableSpec,
+    keys: Sequence[str],
+    update_condition: str | None = None,
+    delete_condition: str | None = None,
+) -> None:
+    """Upsert ``source`` into the table on ``keys`` (creating it on first use).
+
+    ``update_condition`` (SQL over ``t``/``s``) limits which matches are updated, e.g. only newer rows;
+    ``delete_condition`` deletes matched target rows instead (e.g. ``s.is_deleted``).
+    """
+    spark = source.sparkSession
+    if not table_exists(spark, spec.location):
+        write_table(source, spec, mode="overwrite")
+        return
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    builder = delta_table(spark, spec.location).alias("t").merge(source.alias("s"), on)
+    if delete_condition:
+        builder = builder.whenMatchedDelete(condition=delete_condition)
+    builder = builder.whenMatchedUpdateAll(condition=update_condition).whenNotMatchedInsertAll(
+        condition=f"NOT ({delete_condition})" if delete_condition else None
+    )
+    builder.execute()
+
+
+def delete_where(spark: SparkSession, location: str, condition: str) -> None:
+    """Delete the rows matching a SQL condition (no-op if the table does not exist)."""
+    if table_exists(spark, location):
+        delta_table(spark, location).delete(condition)
+
+
+def vacuum(spark: SparkSession, location: str, retention_hours: float) -> None:
+    """Physically remove files no longer referenced by versions newer than ``retention_hours``."""
+    if not table_exists(spark, location):
+        return
+    if retention_hours < 168:
+        # Delta refuses short retentions unless told the operator knows no reader needs old versions.
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    delta_table(spark, location).vacuum(retention_hours)
+
+
+class Tables:
+    """Locations of every table seglib owns, under ``warehouse.path`` by layer."""
+
+    def __init__(self, warehouse: WarehouseConfig):
+        self.root = warehouse.path
+        self.catalog_schema = warehouse.catalog_schema
+
+    def location(self, layer: str, name: str) -> str:
+        return str(Path(self.root) / layer / name) if "://" not in self.root else f"{self.root}/{layer}/{name}"
+
+    def spec(self, layer: str, name: str, **kwargs) -> TableSpec:
+        register = f"{self.catalog_schema}.{name}" if self.catalog_schema else None
+        return TableSpec(location=self.location(layer, name), register_as=register, **kwargs)

@@ -1,0 +1,105 @@
+"""The one place a SparkSession is built, for the three homes seglib runs in.
+
+- ``local``: the embedded default. ``local[*]`` (or ``spark.master`` from config), Delta's extension and catalog,
+  the pinned jars resolved by Maven into ``jars/lib`` (see ``jars/pom.xml``), a local warehouse folder.
+- ``cluster``: ``spark-submit``. Master, jars/packages and resources come from the submitter; nothing is hard-coded.
+  Delta's extension/catalog are set only if the submitter did not set them.
+- ``databricks``: reuse the active session; Delta is built in.
+
+``auto`` picks ``databricks`` when ``DATABRICKS_RUNTIME_VERSION`` is set, ``cluster`` when the Python process was
+launched by ``spark-submit`` (the JVM gateway already exists), else ``local``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
+
+    from seglib.config import SparkSettings
+
+log = logging.getLogger(__name__)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+JARS_DIR_ENV = "SEGLIB_JARS_DIR"
+
+
+def detect_home() -> str:
+    """Which home this process runs in, from the environment alone."""
+    if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        return "databricks"
+    # spark-submit starts the JVM first and hands Python the gateway port.
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return "cluster"
+    return "local"
+
+
+def default_jars_dir() -> Path:
+    """``$SEGLIB_JARS_DIR`` or ``<repo>/jars/lib`` (where ``make jars`` puts the Maven-resolved jars)."""
+    env = os.environ.get(JARS_DIR_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "jars" / "lib"
+
+
+def local_jars(jars_dir: Path | None = None) -> list[str]:
+    """The jar files for the local home; a clear error when they were never resolved."""
+    directory = jars_dir or default_jars_dir()
+    jars = sorted(str(p) for p in directory.glob("*.jar")) if directory.is_dir() else []
+    if not any("delta-spark" in Path(j).name for j in jars):
+        raise RuntimeError(
+            f"Delta Lake jars not found in {directory}. Run `make jars` (Maven resolves jars/pom.xml), "
+            f"or set {JARS_DIR_ENV} to a folder holding them."
+        )
+    return jars
+
+
+def build_spark(settings: SparkSettings, app_name: str = "seglib", warehouse_dir: str | None = None) -> SparkSession:
+    """Build (or reuse) the SparkSession for ``settings.home``."""
+    from pyspark.sql import SparkSession
+
+    home = detect_home() if settings.home == "auto" else settings.home
+    if home == "databricks":
+        active = SparkSession.getActiveSession()
+        spark = active if active is not None else SparkSession.builder.getOrCreate()
+        _apply_runtime_conf(spark, settings.conf)
+        return spark
+
+    builder = SparkSession.builder.appName(app_name)
+    if home == "local":
+        builder = (
+            builder.master(settings.master or "local[*]")
+            .config("spark.jars", ",".join(local_jars()))
+            .config("spark.ui.enabled", str(settings.ui_enabled).lower())
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.driver.memory", settings.driver_memory)
+            .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+            # Delta's own snapshot-state shuffles default to 50 partitions: far too many for a laptop.
+            .config("spark.databricks.delta.snapshotPartitions", str(max(1, settings.shuffle_partitions)))
+        )
+        if warehouse_dir:
+            builder = builder.config("spark.sql.warehouse.dir", str(Path(warehouse_dir) / "_catalog"))
+    # local and cluster: Delta extension unless the submitter configured its own.
+    builder = builder.config("spark.sql.extensions", DELTA_EXTENSION).config(
+        "spark.sql.catalog.spark_catalog", DELTA_CATALOG
+    )
+    for key, value in settings.conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    if home == "local":
+        spark.sparkContext.setLogLevel(settings.log_level)
+    log.info("Spark %s session ready (home=%s)", spark.version, home)
+    return spark
+
+
+def _apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
+    for key, value in conf.items():
+        try:
+            spark.conf.set(key, value)
+        except Exception as exc:  # static confs cannot change on a running cluster: say so, go on
+            log.warning("could not set %s on the active session: %s", key, exc)

@@ -1,0 +1,46 @@
+"""One session-scoped SparkSession with Delta for the whole run (2 shuffle partitions, UTC, UI off)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from seglib.config import SparkSettings
+from seglib.session import build_spark
+
+
+@pytest.fixture(scope="session")
+def spark_tmp() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="seglib-tests-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def spark(spark_tmp):
+    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    settings = SparkSettings(
+        home="local",
+        master="local[2]",
+        shuffle_partitions=2,
+        driver_memory="3g",
+        conf={"spark.default.parallelism": "2", "spark.sql.adaptive.enabled": "false"},
+    )
+    session = build_spark(settings, app_name="seglib-tests", warehouse_dir=str(spark_tmp))
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def tmp_table(tmp_path):
+    """A fresh Delta table location per test."""
+    counter = iter(range(1000))
+
+    def make(name: str = "t") -> str:
+        return str(tmp_path / f"{name}_{next(counter)}")
+
+    return make
