@@ -29,11 +29,11 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    base = _read_yaml((path.parent / str(parent)), (*seen, path))
-    return deep_merge(base, data)
+    parents = data.pop("extends", None) or []
+    merged: dict[str, Any] = {}
+    for parent in [parents] if isinstance(parents, str) else parents:
+        merged = deep_merge(merged, _read_yaml(path.parent / str(parent), (*seen, path)))
+    return deep_merge(merged, data)
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from pydantic import Field
 from seglib.config.base import StrictModel
 from seglib.config.features import FeaturesConfig
 from seglib.config.generator import GeneratorConfig
-from seglib.config.ingest import IngestConfig, PrivacyConfig
+from seglib.config.ingest import IngestConfig
+from seglib.config.privacy import PrivacyConfig
 from seglib.config.modeling import ClusteringConfig
 from seglib.config.segments import SegmentsConfig
 
