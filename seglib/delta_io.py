@@ -116,7 +116,9 @@ def apply_metadata(spark: SparkSession, spec: TableSpec, props: Mapping[str, str
     all_props = {**(props or DEFAULT_TABLE_PROPERTIES), **spec.properties}
     if spec.comment:
         all_props["comment"] = spec.comment
-    settable = {k: v for k, v in all_props.items() if not k.startswith("delta.minReader") and "columnMapping" not in k}
+    settable = {
+        k: v for k, v in all_props.items() if not k.startswith("delta.minReader") and "columnMapping" not in k
+    }
     if settable:
         kv = ", ".join(f"'{k}' = '{_sql_str(v)}'" for k, v in settable.items())
         spark.sql(f"ALTER TABLE {ref} SET TBLPROPERTIES ({kv})")
@@ -125,7 +127,9 @@ def apply_metadata(spark: SparkSession, spec: TableSpec, props: Mapping[str, str
         if column in existing:
             spark.sql(f"ALTER TABLE {ref} ALTER COLUMN `{column}` COMMENT '{_sql_str(text)}'")
     if spec.register_as and is_path(spec.location):
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {_quote_name(spec.register_as)} USING DELTA LOCATION '{spec.location}'")
+        spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {_quote_name(spec.register_as)} USING DELTA LOCATION '{spec.location}'"
+        )
 
 
 def _sql_str(text: str) -> str:
@@ -182,7 +186,9 @@ class Tables:
         self.catalog_schema = warehouse.catalog_schema
 
     def location(self, layer: str, name: str) -> str:
-        return str(Path(self.root) / layer / name) if "://" not in self.root else f"{self.root}/{layer}/{name}"
+        return (
+            str(Path(self.root) / layer / name) if "://" not in self.root else f"{self.root}/{layer}/{name}"
+        )
 
     def spec(self, layer: str, name: str, **kwargs) -> TableSpec:
         register = f"{self.catalog_schema}.{name}" if self.catalog_schema else None

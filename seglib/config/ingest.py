@@ -8,4 +8,6 @@ from seglib.config.base import StrictModel
 
 
 class IngestConfig(StrictModel):
-    future_tolerance_minutes: int = Field(10, ge=0, description="Timestamps later than now+this are quarantined.")
+    future_tolerance_minutes: int = Field(
+        10, ge=0, description="Timestamps later than now+this are quarantined."
+    )

@@ -14,8 +14,8 @@ from seglib.config.base import StrictModel
 from seglib.config.features import FeaturesConfig
 from seglib.config.generator import GeneratorConfig
 from seglib.config.ingest import IngestConfig
-from seglib.config.privacy import PrivacyConfig
 from seglib.config.modeling import ClusteringConfig
+from seglib.config.privacy import PrivacyConfig
 from seglib.config.segments import SegmentsConfig
 
 RAW_TABLES = ("raw_events", "raw_crm_customers", "raw_orders", "raw_consents", "raw_texts")

@@ -10,6 +10,7 @@ from seglib.config.base import StrictModel
 class PrivacyConfig(StrictModel):
     key_env: str = Field("SEGLIB_PSEUDONYM_KEY", description="Environment variable holding the HMAC key.")
     key_file: str | None = Field(
-        None, description="Local-only fallback: a key file outside git (the demo creates .seglib/pseudonym.key)."
+        None,
+        description="Local-only fallback: a key file outside git (the demo creates .seglib/pseudonym.key).",
     )
     required_consent: str = "analytics"

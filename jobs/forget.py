@@ -1,0 +1,11 @@
+"""spark-submit / Databricks spark_python_task entry point for `seg forget`.
+
+spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 jobs/forget.py --config conf/cluster.yaml [--set k=v ...]
+"""
+
+import sys
+
+from seglib.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["forget", *sys.argv[1:]]))

@@ -1,0 +1,77 @@
+"""Turn fitted clusters into readable persona names derived from the model itself (never a hand-typed dict).
+
+Each centroid lives in standardised feature space, so a coordinate is "how many standard deviations from the average
+subject". A persona is named after its two most distinctive coordinates, e.g. "frequent, high-spend".
+"""
+
+from __future__ import annotations
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame, SparkSession
+
+# (word when the cluster is above average, word when below). Unknown features fall back to their column name.
+FEATURE_WORDS: dict[str, tuple[str, str]] = {
+    "recency_days": ("lapsed", "recent"),
+    "frequency_30d": ("frequent-lately", "not-buying-lately"),
+    "frequency_90d": ("frequent", "infrequent"),
+    "frequency_365d": ("frequent", "infrequent"),
+    "monetary_365d": ("high-spend", "low-spend"),
+    "monetary_90d": ("high-spend", "low-spend"),
+    "aov_365d": ("big-basket", "small-basket"),
+    "events_90d": ("highly-active", "quiet"),
+    "sessions_90d": ("frequent-visitor", "rare-visitor"),
+    "tenure_days": ("long-tenured", "new"),
+    "engagement_index": ("engaged", "disengaged"),
+}
+
+
+def cluster_centers(model: PipelineModel) -> list[list[float]]:
+    """Centroids (KMeans/BisectingKMeans) or component means (GMM) in the scaled feature space; k x d, small."""
+    stage = model.stages[-1]
+    if hasattr(stage, "clusterCenters"):
+        return [list(map(float, c)) for c in stage.clusterCenters()]
+    return [list(map(float, row["mean"])) for row in stage.gaussiansDF.collect()]
+
+
+def _word(feature: str, z: float) -> str:
+    high, low = FEATURE_WORDS.get(feature, (f"high-{feature}", f"low-{feature}"))
+    return high if z >= 0 else low
+
+
+def persona_names(centers: list[list[float]], feature_cols: list[str], top: int = 2) -> dict[int, str]:
+    """cluster id -> persona name from the ``top`` largest |z| coordinates; duplicates get a numeric suffix."""
+    names: dict[int, str] = {}
+    used: dict[str, int] = {}
+    for cluster_id, center in enumerate(centers):
+        ranked = sorted(range(len(center)), key=lambda i: -abs(center[i]))
+        words: list[str] = []
+        for i in ranked:
+            if abs(center[i]) < 0.25 and words:
+                break  # not distinctive; keep the name short
+            word = _word(feature_cols[i], center[i])
+            if word not in words:
+                words.append(word)
+            if len(words) == top:
+                break
+        name = ", ".join(words) if words and max(map(abs, center)) >= 0.25 else "average"
+        used[name] = used.get(name, 0) + 1
+        names[cluster_id] = name if used[name] == 1 else f"{name} ({used[name]})"
+    return names
+
+
+def personas_frame(
+    spark: SparkSession, names: dict[int, str], centers: list[list[float]], feature_cols: list[str]
+):
+    """A tiny lookup DataFrame: cluster_id, persona, and the centroid as a feature->z map (for reports)."""
+    rows = [
+        (cid, names[cid], {f: float(v) for f, v in zip(feature_cols, centers[cid], strict=True)})
+        for cid in sorted(names)
+    ]
+    return spark.createDataFrame(rows, "cluster_id int, persona string, centroid_z map<string,double>")
+
+
+def with_persona(assigned: DataFrame, personas: DataFrame) -> DataFrame:
+    """Attach the persona name to each subject's cluster assignment (broadcast: the lookup has k rows)."""
+    from pyspark.sql import functions as F
+
+    return assigned.join(F.broadcast(personas.select("cluster_id", "persona")), "cluster_id", "left")
