@@ -20,13 +20,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-# Applied to every table seglib creates. Change data feed lets downstream stages read increments;
-# column mapping allows renames/drops without rewrites (needed by erasure and schema evolution).
+# Applied to every table seglib creates. Change data feed lets downstream stages read increments. (Column mapping is
+# left off on purpose: Delta blocks writes to CDF tables after a column drop/rename under column mapping.)
 DEFAULT_TABLE_PROPERTIES: dict[str, str] = {
     "delta.enableChangeDataFeed": "true",
-    "delta.minReaderVersion": "2",
-    "delta.minWriterVersion": "5",
-    "delta.columnMapping.mode": "name",
+    "delta.autoOptimize.optimizeWrite": "true",
 }
 
 

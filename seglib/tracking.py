@@ -1,6 +1,7 @@
 """MLflow wiring: one place resolves the tracking store, the experiment and model logging defaults.
 
-Locally the store is a sqlite file beside the warehouse (``.seglib/mlflow.db``) with artifacts in ``.seglib/mlartifacts``;
+Locally the store is a sqlite file beside the warehouse (``.seglib/mlflow.db``),
+artifacts in ``.seglib/mlartifacts``;
 on a cluster or Databricks the URIs come from config.
 """
 

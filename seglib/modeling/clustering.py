@@ -57,7 +57,9 @@ def preparation_stages(feature_cols: list[str]) -> list:
     return [
         Imputer(inputCols=feature_cols, outputCols=imputed, strategy="median"),
         VectorAssembler(inputCols=imputed, outputCol="features_raw", handleInvalid="keep"),
-        StandardScaler(inputCol="features_raw", outputCol=FEATURES_COL, withMean=True, withStd=True),
+        # Not mean-centred: BisectingKMeans splits a centre by a multiplicative perturbation, which cannot split a
+        # centre at the origin. Translation does not change KMeans/GMM fits; personas re-centre (see personas.py).
+        StandardScaler(inputCol="features_raw", outputCol=FEATURES_COL, withMean=False, withStd=True),
     ]
 
 

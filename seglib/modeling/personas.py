@@ -26,11 +26,22 @@ FEATURE_WORDS: dict[str, tuple[str, str]] = {
 
 
 def cluster_centers(model: PipelineModel) -> list[list[float]]:
-    """Centroids (KMeans/BisectingKMeans) or component means (GMM) in the scaled feature space; k x d, small."""
+    """Centroids (KMeans/BisectingKMeans) or component means (GMM) as z-scores; k x d, small.
+
+    The scaler divides by the standard deviation without centring, so subtract mean/std to get z-scores.
+    """
+    from pyspark.ml.feature import StandardScalerModel
+
     stage = model.stages[-1]
     if hasattr(stage, "clusterCenters"):
-        return [list(map(float, c)) for c in stage.clusterCenters()]
-    return [list(map(float, row["mean"])) for row in stage.gaussiansDF.collect()]
+        centers = [list(map(float, c)) for c in stage.clusterCenters()]
+    else:
+        centers = [list(map(float, row["mean"])) for row in stage.gaussiansDF.collect()]
+    scaler = next((s for s in model.stages if isinstance(s, StandardScalerModel)), None)
+    if scaler is None or scaler.getWithMean():
+        return centers
+    offset = [m / s if s else 0.0 for m, s in zip(scaler.mean, scaler.std, strict=True)]
+    return [[c - o for c, o in zip(center, offset, strict=True)] for center in centers]
 
 
 def _word(feature: str, z: float) -> str:

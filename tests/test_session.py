@@ -1,0 +1,36 @@
+import pytest
+
+from seglib import session
+
+
+def test_detect_home(monkeypatch):
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    assert session.detect_home() == "local"
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "12345")
+    assert session.detect_home() == "cluster"
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
+    assert session.detect_home() == "databricks"
+
+
+def test_missing_jars_give_a_clear_error(tmp_path):
+    with pytest.raises(RuntimeError, match="make jars"):
+        session.local_jars(tmp_path)
+
+
+def test_session_has_delta_and_test_settings(spark):
+    assert spark.conf.get("spark.sql.extensions") == session.DELTA_EXTENSION
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
+
+
+def test_importing_seglib_creates_no_session():
+    import subprocess
+    import sys
+
+    code = (
+        "import seglib, seglib.cli, seglib.pipeline, seglib.delta_io\n"
+        "from pyspark.sql import SparkSession\n"
+        "assert SparkSession.getActiveSession() is None\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
