@@ -3,6 +3,7 @@ privacy checks over every table written (values, not just schemas) and an erasur
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ AS_OF = "2026-06-01"
 @pytest.fixture(scope="module")
 def demo_run(spark, tmp_path_factory):
     warehouse = tmp_path_factory.mktemp("e2e") / "wh"
+    # A throwaway key for the test run only; real runs read it from the environment or a secret scope.
+    os.environ.setdefault("SEGLIB_PSEUDONYM_KEY", "5eb1" * 16)
     overrides = [
         f"warehouse.path={warehouse}",
         "spark.home=local",
