@@ -101,7 +101,9 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
             _log_ingest(ctx)
         print(_ingest_lines(ctx))
     elif cmd == "features":
-        print(pipeline.stage_features(spark, cfg, ctx))
+        with mlflow_run(cfg, ctx, "features"):
+            print(pipeline.stage_features(spark, cfg, ctx))
+            _log_features(ctx)
     elif cmd == "cluster":
         with mlflow_run(cfg, ctx, "seg-cluster"):
             pipeline.stage_cluster(spark, cfg, ctx)
@@ -113,6 +115,7 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
             pipeline.stage_ingest(spark, cfg, ctx, full_refresh=args.full_refresh)
             _log_ingest(ctx)
             pipeline.stage_features(spark, cfg, ctx)
+            _log_features(ctx)
             pipeline.stage_cluster(spark, cfg, ctx)
         print(render_summary(spark, cfg, ctx))
     elif cmd == "forget":
@@ -158,6 +161,14 @@ def _log_ingest(ctx) -> None:
     metrics = getattr(report, "mlflow_metrics", None)
     if callable(metrics):
         mlflow.log_metrics(metrics())
+
+
+def _log_features(ctx) -> None:
+    """RFM score thresholds travel with the run so scores can be reproduced or reused."""
+    import mlflow
+
+    if "rfm_thresholds" in ctx.results:
+        mlflow.log_dict(ctx.results["rfm_thresholds"], "rfm_thresholds.json")
 
 
 def _ingest_lines(ctx) -> str:

@@ -79,14 +79,16 @@ def read_silver(spark: SparkSession, cfg: SeglibConfig) -> dict[str, DataFrame]:
 
 def stage_features(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> str:
     """Silver -> one feature row per consenting subject for the snapshot date (replaces that snapshot only)."""
-    from seglib.features import FEATURE_COLUMN_COMMENTS, build_features
+    from seglib.features import build_feature_set, feature_column_comments
 
-    features = build_features(read_silver(spark, cfg), cfg.features, ctx.as_of)
+    feature_set = build_feature_set(read_silver(spark, cfg), cfg.features, ctx.as_of)
+    features = feature_set.features
+    ctx.results["rfm_thresholds"] = feature_set.rfm_thresholds.to_dict()
     spec = Tables(cfg.warehouse).spec(
         "features",
         "subject_features",
         comment="One row per subject per snapshot_date; point-in-time correct (data before the snapshot day).",
-        column_comments=FEATURE_COLUMN_COMMENTS,
+        column_comments=feature_column_comments(cfg.features),
         partition_by=("snapshot_date",),
     )
     exists = table_exists(spark, spec.location)

@@ -1,0 +1,128 @@
+"""Assemble the feature table: each group aggregates its own silver table once; groups join on subject_id once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import reduce
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from seglib.config.features import FeaturesConfig
+from seglib.features._time import as_of_epoch_day
+from seglib.features.dictionary import feature_column_comments
+from seglib.features.events import COUNT_DEFAULTS, aggregate_events, prepare_events
+from seglib.features.profile import demographic_features
+from seglib.features.psychographics import interest_columns, psychographic_features
+from seglib.features.rfm import (
+    ORDER_COUNT_DEFAULTS,
+    RfmThresholds,
+    compute_rfm_thresholds,
+    order_features,
+    with_aov,
+    with_clv_bracket,
+    with_rfm_scores,
+)
+
+SILVER_KEYS = ("events", "customers", "orders", "consents", "texts")
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The lazy feature DataFrame plus what must be stored with the run (RFM score thresholds)."""
+
+    features: DataFrame
+    rfm_thresholds: RfmThresholds | None
+
+
+def consented_subjects(consents: DataFrame) -> DataFrame:
+    """Subjects whose current analytics consent is true (a later revocation applies to every snapshot)."""
+    return consents.where(F.col("analytics")).select("subject_id").distinct()
+
+
+def with_engagement_index(df: DataFrame, cfg: FeaturesConfig) -> DataFrame:
+    """Weighted mean of inputs scaled by a population quantile (a 1-row cross join; nothing is collected)."""
+    weights = {c: w for c, w in cfg.engagement.index_weights.items() if w > 0}
+    missing = [c for c in weights if c not in df.columns]
+    if missing:
+        raise ValueError(f"features.engagement.index_weights names unknown feature columns: {missing}")
+    if not weights:
+        return df.withColumn("engagement_index", F.lit(0.0))
+    q = cfg.engagement.index_normalisation_quantile
+    scales = df.agg(
+        *[F.percentile_approx(F.col(c).cast("double"), q).alias(f"_scale_{i}") for i, c in enumerate(weights)]
+    )
+    total = sum(weights.values())
+    parts = []
+    for i, (c, w) in enumerate(weights.items()):
+        scale = F.col(f"_scale_{i}")
+        norm = F.when(scale > 0, F.least(F.greatest(F.col(c) / scale, F.lit(0.0)), F.lit(1.0)))
+        parts.append(F.coalesce(norm, F.lit(0.0)) * (w / total))
+    index = reduce(lambda a, b: a + b, parts)
+    return (
+        df.crossJoin(F.broadcast(scales))
+        .withColumn("engagement_index", index)
+        .drop(*[f"_scale_{i}" for i in range(len(weights))])
+    )
+
+
+def _fill(df: DataFrame, defaults: Mapping[str, object]) -> DataFrame:
+    present = {c: v for c, v in defaults.items() if c in df.columns}
+    return df.fillna(present) if present else df
+
+
+def build_feature_set(
+    silver: Mapping[str, DataFrame],
+    cfg: FeaturesConfig,
+    as_of: date,
+    rfm_thresholds: RfmThresholds | None = None,
+) -> FeatureSet:
+    """Silver tables -> one row per consented subject with snapshot_date = as_of (pass thresholds to reuse them)."""
+    missing = [k for k in SILVER_KEYS if k not in silver]
+    if missing:
+        raise KeyError(f"silver tables missing: {missing}")
+    consented = consented_subjects(silver["consents"])
+    orders = order_features(silver["orders"], as_of)
+    events = aggregate_events(prepare_events(silver["events"], cfg, as_of), cfg, as_of)
+    customers = demographic_features(silver["customers"], as_of)
+    if not cfg.demographics.enabled:
+        customers = customers.select("subject_id", "_customer_country", "_signup_day")
+    parts = [orders, events, customers]
+    defaults: dict[str, object] = {**ORDER_COUNT_DEFAULTS, **COUNT_DEFAULTS}
+    if cfg.psychographics.enabled:
+        parts.append(psychographic_features(silver["texts"], cfg.psychographics, as_of))
+        defaults |= {"text_count": 0} | dict.fromkeys(interest_columns(cfg.psychographics), 0.0)
+
+    spine = reduce(DataFrame.unionByName, [p.select("subject_id") for p in parts]).distinct()
+    spine = spine.join(consented, "subject_id", "left_semi")
+    df = reduce(lambda acc, p: acc.join(p, "subject_id", "left"), parts, spine)
+    df = (
+        _fill(df, defaults)
+        .withColumn("snapshot_date", F.lit(as_of))
+        .withColumn("country", F.coalesce(F.col("_customer_country"), F.col("_event_country")))
+        .withColumn(
+            "tenure_days",
+            (
+                F.lit(as_of_epoch_day(as_of))
+                - F.least(F.col("_signup_day"), F.col("_first_order_day"), F.col("_first_event_day"))
+            ).cast("int"),
+        )
+        .transform(with_aov)
+    )
+    if cfg.rfm.enabled:
+        if rfm_thresholds is None:
+            rfm_thresholds = compute_rfm_thresholds(orders.join(consented, "subject_id", "left_semi"), cfg.rfm)
+        df = with_rfm_scores(df, rfm_thresholds, cfg.rfm)
+    if cfg.lifetime.enabled:
+        df = with_clv_bracket(df, cfg.lifetime)
+    if cfg.engagement.enabled:
+        df = with_engagement_index(df, cfg)
+    columns = [c for c in feature_column_comments(cfg) if c in df.columns]
+    return FeatureSet(features=df.select(*columns), rfm_thresholds=rfm_thresholds if cfg.rfm.enabled else None)
+
+
+def build_features(silver: Mapping[str, DataFrame], cfg: FeaturesConfig, as_of: date) -> DataFrame:
+    """The feature table for ``as_of`` (see :func:`build_feature_set` for the RFM thresholds of the run)."""
+    return build_feature_set(silver, cfg, as_of).features

@@ -1,0 +1,174 @@
+"""Psychographics from silver texts: interest affinities (taxonomy in conf/interests.yaml), lexicon sentiment.
+
+Two tokenisation engines produce the same intermediate ``(subject_id, text_id, _clean, _terms)`` frame:
+Spark NLP (DocumentAssembler -> Tokenizer -> Normalizer -> StopWordsCleaner -> YakeKeywordExtraction) when its JVM
+classes load, else Spark ML built-ins (RegexTokenizer -> StopWordsRemover -> NGram). Matching is one explode plus one
+broadcast join against a dictionary built from the config (interest words/phrases and sentiment words), then one
+grouped pass with conditional aggregation. Pretrained models are never used.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from pyspark.ml.feature import NGram, RegexTokenizer, StopWordsRemover
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+from seglib.config.features import PsychographicsConfig
+from seglib.features._time import before_cutoff
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATTERN = r"[^\p{L}\p{N}]+"
+DICTIONARY_SCHEMA = StructType(
+    [
+        StructField("term", StringType(), False),
+        StructField("interest", StringType(), True),
+        StructField("polarity", IntegerType(), True),
+    ]
+)
+
+
+def interest_columns(cfg: PsychographicsConfig) -> list[str]:
+    return [f"interest_{name}" for name in cfg.interests]
+
+
+def topic_columns(cfg: PsychographicsConfig) -> list[str]:
+    return [f"topic_{i}" for i in range(cfg.lda.k)] if cfg.lda.enabled else []
+
+
+def stop_words(cfg: PsychographicsConfig) -> list[str]:
+    return sorted(set(StopWordsRemover.loadDefaultStopWords("english")) | {w.lower() for w in cfg.extra_stop_words})
+
+
+def sparknlp_available() -> bool:
+    """Whether Spark NLP's JVM classes load (constructing an annotator fails fast when the jar is absent)."""
+    try:
+        from sparknlp.base import DocumentAssembler
+
+        DocumentAssembler()
+        return True
+    except Exception as exc:  # TypeError 'JavaPackage' not callable, Py4J errors, no JVM on Spark Connect
+        log.info("Spark NLP JVM classes unavailable (%s): using the Spark ML built-in text pipeline", exc)
+        return False
+
+
+def resolve_engine(cfg: PsychographicsConfig) -> str:
+    if cfg.engine == "auto":
+        return "sparknlp" if sparknlp_available() else "builtin"
+    return cfg.engine
+
+
+def terms_builtin(texts: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
+    """RegexTokenizer (lower-case) -> StopWordsRemover -> bigrams; terms = all tokens + clean bigrams."""
+    tokens = RegexTokenizer(
+        inputCol="text", outputCol="_tokens", pattern=TOKEN_PATTERN, gaps=True, toLowercase=True
+    ).setMinTokenLength(cfg.min_token_length)
+    cleaner = StopWordsRemover(inputCol="_tokens", outputCol="_clean", stopWords=stop_words(cfg))
+    bigrams = NGram(n=2, inputCol="_clean", outputCol="_bigrams")
+    out = bigrams.transform(cleaner.transform(tokens.transform(texts)))
+    return out.select("subject_id", "text_id", "_clean", F.concat("_tokens", "_bigrams").alias("_terms"))
+
+
+def terms_sparknlp(texts: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
+    """Spark NLP annotators; terms = normalised tokens + multi-word YAKE keywords (no pretrained models)."""
+    from pyspark.ml import Pipeline
+    from sparknlp.annotator import Normalizer, StopWordsCleaner, Tokenizer, YakeKeywordExtraction
+    from sparknlp.base import DocumentAssembler
+
+    words = stop_words(cfg)
+    stages = [
+        DocumentAssembler().setInputCol("text").setOutputCol("document"),
+        Tokenizer().setInputCols(["document"]).setOutputCol("token"),
+        Normalizer()
+        .setInputCols(["token"])
+        .setOutputCol("normalized")
+        .setLowercase(True)
+        .setCleanupPatterns(["[^\\p{L}\\p{N}]"])
+        .setMinLength(cfg.min_token_length),
+        StopWordsCleaner().setInputCols(["normalized"]).setOutputCol("clean").setStopWords(words),
+        YakeKeywordExtraction()
+        .setInputCols(["clean"])
+        .setOutputCol("keywords")
+        .setMinNGrams(1)
+        .setMaxNGrams(2)
+        .setNKeywords(20)
+        .setStopWords(words),
+    ]
+    out = Pipeline(stages=stages).fit(texts).transform(texts)
+    phrases = F.filter(F.col("keywords.result"), lambda k: F.instr(k, " ") > 0)
+    return out.select(
+        "subject_id",
+        "text_id",
+        F.col("clean.result").alias("_clean"),
+        F.concat(F.col("normalized.result"), F.transform(phrases, F.lower)).alias("_terms"),
+    )
+
+
+def dictionary_frame(texts: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
+    """Config word lists as a tiny (term, interest, polarity) DataFrame for a broadcast join."""
+    rows = [(w.lower().strip(), name, None) for name, ws in cfg.interests.items() for w in ws]
+    rows += [(w.lower(), None, 1) for w in cfg.sentiment_lexicon.positive]
+    rows += [(w.lower(), None, -1) for w in cfg.sentiment_lexicon.negative]
+    return texts.sparkSession.createDataFrame(rows, DICTIONARY_SCHEMA)
+
+
+def _count(cond: Column) -> Column:
+    return F.sum(F.when(cond, 1).otherwise(0))
+
+
+def score_terms(terms: DataFrame, dictionary: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
+    """Interest shares among matched interest terms (zeros when none) and (pos-neg)/(pos+neg) sentiment."""
+    matched = terms.select("subject_id", "text_id", F.explode_outer("_terms").alias("term")).join(
+        F.broadcast(dictionary), "term", "left"
+    )
+    interest = F.col("interest")
+    aggs = [F.count_distinct("text_id").cast("long").alias("text_count")]
+    aggs += [_count(interest == name).alias(f"_int_{name}") for name in cfg.interests]
+    aggs += [
+        _count(interest.isNotNull()).alias("_int_total"),
+        _count(F.col("polarity") == 1).alias("_pos"),
+        _count(F.col("polarity") == -1).alias("_neg"),
+    ]
+    out = matched.groupBy("subject_id").agg(*aggs)
+    shares = {
+        f"interest_{name}": F.when(F.col("_int_total") > 0, F.col(f"_int_{name}") / F.col("_int_total")).otherwise(
+            F.lit(0.0)
+        )
+        for name in cfg.interests
+    }
+    polar = F.col("_pos") + F.col("_neg")
+    shares["sentiment_score"] = F.when(polar > 0, (F.col("_pos") - F.col("_neg")) / polar).otherwise(F.lit(0.0))
+    out = out.withColumns(shares)
+    return out.drop(*[c for c in out.columns if c.startswith("_")])
+
+
+def topic_mixture(terms: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
+    """Seeded MLlib LDA over clean tokens; per subject the mean topic distribution of its texts."""
+    from pyspark.ml.clustering import LDA
+    from pyspark.ml.feature import CountVectorizer
+    from pyspark.ml.functions import vector_to_array
+
+    counts = CountVectorizer(inputCol="_clean", outputCol="_tf", vocabSize=cfg.lda.vocab_size).fit(terms)
+    tf = counts.transform(terms)
+    lda = LDA(k=cfg.lda.k, maxIter=cfg.lda.max_iter, seed=cfg.lda.seed, featuresCol="_tf")
+    mix = lda.fit(tf).transform(tf).withColumn("_topics", vector_to_array("topicDistribution"))
+    return mix.groupBy("subject_id").agg(*[F.avg(F.col("_topics")[i]).alias(f"topic_{i}") for i in range(cfg.lda.k)])
+
+
+def psychographic_features(
+    texts: DataFrame, cfg: PsychographicsConfig, as_of: date, engine: str | None = None
+) -> DataFrame:
+    """Silver texts before the cut-off -> subject_id, text_count, interest_<name>..., sentiment_score[, topic_i]."""
+    kept = texts.where(
+        before_cutoff(F.col("created_at"), as_of) & F.col("subject_id").isNotNull() & F.col("text").isNotNull()
+    )
+    chosen = engine or resolve_engine(cfg)
+    terms = terms_sparknlp(kept, cfg) if chosen == "sparknlp" else terms_builtin(kept, cfg)
+    out = score_terms(terms, dictionary_frame(kept, cfg), cfg)
+    if cfg.lda.enabled:
+        out = out.join(topic_mixture(terms, cfg), "subject_id", "left")
+    return out

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import pytest
+
+from seglib.config.features import FeaturesConfig
+from seglib.features import build_feature_set, feature_column_comments
+from tests.features.silver_data import (
+    AS_OF,
+    consents_df,
+    customers_df,
+    events_df,
+    orders_df,
+    texts_df,
+)
+
+
+@pytest.fixture(scope="module")
+def silver(spark):
+    return {
+        "consents": consents_df(
+            spark, [("a", True), ("b", True), ("anon", True), ("x", False), ("t", True), ("late", True)]
+        ),
+        "customers": customers_df(
+            spark,
+            [
+                ("a", "2023-01-01", "DE", "pro", False),
+                ("b", "2023-06-01", "FR", "free", True),
+                ("x", "2023-01-01", "DE", "pro", False),
+                ("late", "2024-03-10", "DE", "pro", False),  # signs up after the snapshot
+            ],
+        ),
+        "orders": orders_df(
+            spark,
+            [
+                ("a", "2024-02-20 10:00:00", "completed", "50.00", "50.00"),
+                ("a", "2023-12-01 10:00:00", "completed", "150.00", "150.00"),
+                ("b", "2024-02-10 10:00:00", "refunded", "15.00", "-15.00"),
+                ("x", "2024-02-10 10:00:00", "completed", "15.00", "15.00"),
+            ],
+        ),
+        "events": events_df(
+            spark,
+            [
+                ("a", "2024-02-20 09:00:00", "page_view", "s1", "web", "desktop", "DE", "books"),
+                ("a", "2024-02-20 09:50:00", "purchase", "s1", "web", "desktop", "DE", "books"),
+                ("anon", "2024-02-01 12:00:00", "page_view", "z1", "social", "mobile", "NL", None),
+                ("anon", "2024-02-02 12:00:00", "page_view", "z2", "social", "mobile", "NL", None),
+                ("x", "2024-02-01 12:00:00", "page_view", "x1"),
+                ("late", "2024-03-10 12:00:00", "signup", "l1"),
+            ],
+        ),
+        "texts": texts_df(spark, [("t", "2024-01-05 10:00:00", "love my new laptop")]),
+    }
+
+
+@pytest.fixture(scope="module")
+def built(silver):
+    fs = build_feature_set(silver, FeaturesConfig(), AS_OF)
+    return fs, {r.subject_id: r.asDict() for r in fs.features.collect()}
+
+
+def test_one_row_per_consented_subject_with_data(built):
+    _, rows = built
+    # x has no analytics consent; "late" only has data after the snapshot
+    assert sorted(rows) == ["a", "anon", "b", "t"]
+    assert {r["snapshot_date"] for r in rows.values()} == {AS_OF}
+
+
+def test_columns_are_exactly_the_documented_ones(built):
+    fs, _ = built
+    assert fs.features.columns == list(feature_column_comments(FeaturesConfig()))
+
+
+def test_buyer(built):
+    a = built[1]["a"]
+    assert (a["recency_days"], a["frequency_365d"], a["monetary_365d"], a["aov_365d"]) == (10, 2, 200.0, 100.0)
+    assert (a["clv_historical"], a["clv_bracket"], a["tenure_days"]) == (200.0, "medium", 425)
+    assert (a["plan"], a["is_b2b"], a["country"], a["text_count"], a["interest_sports"]) == ("pro", False, "DE", 0, 0.0)
+
+
+def test_anonymous_only_subject(built):
+    anon = built[1]["anon"]
+    assert (anon["frequency_365d"], anon["monetary_365d"], anon["recency_days"]) == (0, 0.0, None)
+    assert (anon["rfm_cell"], anon["age_band"], anon["country"]) == ("111", None, "NL")
+    assert (anon["sessions_90d"], anon["channel_share_social"], anon["tenure_days"]) == (2, 1.0, 29)
+    assert anon["sentiment_score"] is None
+
+
+def test_refund_only_and_text_only_subjects(built):
+    b, t = built[1]["b"], built[1]["t"]
+    assert (b["monetary_365d"], b["frequency_365d"], b["clv_bracket"], b["m_score"]) == (-15.0, 0, "none", 1)
+    assert (b["events_90d"], b["sessions_90d"], b["device_share_mobile"]) == (0, 0, None)
+    assert (t["text_count"], t["interest_technology"], t["sentiment_score"]) == (1, 1.0, 1.0)
+
+
+def test_engagement_index_bounded_and_thresholds_returned(built):
+    fs, rows = built
+    assert all(0.0 <= r["engagement_index"] <= 1.0 for r in rows.values())
+    assert rows["anon"]["engagement_index"] > rows["t"]["engagement_index"] == 0.0
+    assert len(fs.rfm_thresholds.recency) == 4  # quintile cut points, from consented buyers only
+    assert set(fs.rfm_thresholds.frequency) <= {1.0, 2.0}
+
+
+def test_unknown_engagement_weight_is_rejected(silver):
+    cfg = FeaturesConfig.model_validate({"engagement": {"index_weights": {"nope": 1.0}}})
+    with pytest.raises(ValueError, match="nope"):
+        build_feature_set(silver, cfg, AS_OF)
