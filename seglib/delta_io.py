@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 # left off on purpose: Delta blocks writes to CDF tables after a column drop/rename under column mapping.)
 DEFAULT_TABLE_PROPERTIES: dict[str, str] = {
     "delta.enableChangeDataFeed": "true",
-    "delta.autoOptimize.optimizeWrite": "true",
 }
 
 
@@ -109,25 +108,26 @@ def write_table(
 
 
 def apply_metadata(spark: SparkSession, spec: TableSpec, props: Mapping[str, str] | None = None) -> None:
-    """Set table properties, the table comment and column comments (idempotent)."""
+    """Set table properties, the table comment and column comments, changing only what differs.
+
+    Each ALTER is a Delta commit, so unchanged metadata is skipped: repeated writes stay cheap.
+    """
     ref = table_ref(spec.location)
-    all_props = {**(props or DEFAULT_TABLE_PROPERTIES), **spec.properties}
+    wanted = {**(props or DEFAULT_TABLE_PROPERTIES), **spec.properties}
     if spec.comment:
-        all_props["comment"] = spec.comment
-    settable = {
-        k: v for k, v in all_props.items() if not k.startswith("delta.minReader") and "columnMapping" not in k
-    }
-    if settable:
-        kv = ", ".join(f"'{k}' = '{_sql_str(v)}'" for k, v in settable.items())
+        wanted["comment"] = spec.comment
+    detail = spark.sql(f"DESCRIBE DETAIL {ref}").select("description", "properties").first()
+    current = {**(detail["properties"] or {}), "comment": detail["description"]}
+    changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if changed:
+        kv = ", ".join(f"'{k}' = '{_sql_str(v)}'" for k, v in changed.items())
         spark.sql(f"ALTER TABLE {ref} SET TBLPROPERTIES ({kv})")
-    existing = set(read_table(spark, spec.location).columns)
+    fields = {f.name: f.metadata.get("comment") for f in read_table(spark, spec.location).schema.fields}
     for column, text in spec.column_comments.items():
-        if column in existing:
+        if column in fields and fields[column] != text:
             spark.sql(f"ALTER TABLE {ref} ALTER COLUMN `{column}` COMMENT '{_sql_str(text)}'")
     if spec.register_as and is_path(spec.location):
-        spark.sql(
-            f"CREATE TABLE IF NOT EXISTS {_quote_name(spec.register_as)} USING DELTA LOCATION '{spec.location}'"
-        )
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {_quote_name(spec.register_as)} USING DELTA LOCATION '{spec.location}'")
 
 
 def _sql_str(text: str) -> str:

@@ -1,13 +1,72 @@
-"""Config of the ingest stage (validation, quarantine, de-duplication, incremental bookmarks)."""
+"""Config of the ingest stage (validation, quarantine, de-duplication, incremental bookmarks).
+
+The quality rules themselves are declared per raw table in ``conf/ingest.yaml`` (key ``ingest.rules``).
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from seglib.config.base import StrictModel
 
+RuleKind = Literal["required", "castable", "allowed", "range", "pattern", "not_future", "null_unless", "expr"]
+
+# Which optional fields each rule kind needs, so a typo fails at config load, not mid-run.
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "required": ("column",),
+    "castable": ("column", "type"),
+    "allowed": ("column", "values"),
+    "range": ("column",),
+    "pattern": ("column", "pattern"),
+    "not_future": ("column",),
+    "null_unless": ("column", "when"),
+    "expr": ("expr",),
+}
+
+
+class RuleSpec(StrictModel):
+    """One declarative row-level rule; a row breaking it is quarantined with ``name`` among its reasons."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_]+$")
+    kind: RuleKind
+    column: str | None = None
+    type: str | None = Field(None, description="castable: Spark SQL type the value must cast to.")
+    values: list[str] | None = Field(None, description="allowed: the permitted values (compared as strings).")
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = Field(None, description="pattern: Java regex the whole value must match.")
+    when: str | None = Field(None, description="null_unless: SQL condition under which a value is allowed.")
+    expr: str | None = Field(None, description="expr: SQL boolean that must hold (null counts as a pass).")
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> RuleSpec:
+        missing = [f for f in _NEEDS[self.kind] if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"rule {self.name!r} of kind {self.kind!r} needs {missing}")
+        if self.kind == "range" and self.min is None and self.max is None:
+            raise ValueError(f"range rule {self.name!r} needs min and/or max")
+        return self
+
 
 class IngestConfig(StrictModel):
-    future_tolerance_minutes: int = Field(
-        10, ge=0, description="Timestamps later than now+this are quarantined."
+    future_tolerance_minutes: int = Field(10, ge=0, description="Timestamps later than now+this are quarantined.")
+    currencies: list[str] = Field(
+        default_factory=list, description="ISO-4217 allow-list (conf/ingest.yaml anchors it into the rules)."
     )
+    rules: dict[str, list[RuleSpec]] = Field(
+        default_factory=dict, description="Per raw table (raw_events, raw_orders, ...): the row rules."
+    )
+    use_change_data_feed: bool = Field(
+        True, description="Read raw increments with Delta CDF when the table has it; else by file diff."
+    )
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> IngestConfig:
+        for table, rules in self.rules.items():
+            names = [r.name for r in rules]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"ingest.rules.{table} has duplicate rule names {dupes}")
+        return self

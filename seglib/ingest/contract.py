@@ -1,0 +1,143 @@
+"""The raw input contract: expected columns and types per raw table, and the schema-drift checks on it.
+
+Extra raw columns are tolerated (kept in raw, ignored downstream); a missing *required* column fails fast with
+:class:`MissingColumnError`; a missing optional column is added as a typed null so downstream schemas stay stable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+
+class IngestError(RuntimeError):
+    """Base class of ingest failures that should stop the run with a clear message."""
+
+
+class MissingColumnError(IngestError):
+    """A raw table lacks a column the ingest stage cannot work without."""
+
+    def __init__(self, table: str, column: str, available: list[str]):
+        self.table = table
+        self.column = column
+        super().__init__(
+            f"raw table {table!r} is missing required column {column!r} (has: {', '.join(sorted(available))})"
+        )
+
+
+class InvariantError(IngestError):
+    """Row accounting does not add up: rows read != accepted + quarantined + duplicates."""
+
+
+@dataclass(frozen=True)
+class ContractColumn:
+    name: str
+    type: str
+    required: bool = False
+
+
+RAW_CONTRACT: dict[str, tuple[ContractColumn, ...]] = {
+    "raw_events": (
+        ContractColumn("event_id", "string", True),
+        ContractColumn("event_ts", "timestamp", True),
+        ContractColumn("anonymous_id", "string", True),
+        ContractColumn("customer_id", "string", True),
+        ContractColumn("session_id", "string"),
+        ContractColumn("event_type", "string", True),
+        ContractColumn("channel", "string"),
+        ContractColumn("device", "string"),
+        ContractColumn("country", "string"),
+        ContractColumn("content_category", "string"),
+        ContractColumn("product_id", "string"),
+        ContractColumn("revenue", "decimal(18,2)"),
+        ContractColumn("currency", "string"),
+        ContractColumn("properties", "map<string,string>"),
+    ),
+    "raw_crm_customers": (
+        ContractColumn("customer_id", "string", True),
+        ContractColumn("email", "string"),
+        ContractColumn("phone", "string"),
+        ContractColumn("first_name", "string"),
+        ContractColumn("last_name", "string"),
+        ContractColumn("birth_date", "date"),
+        ContractColumn("gender", "string"),
+        ContractColumn("country", "string"),
+        ContractColumn("postal_code", "string"),
+        ContractColumn("income_band", "string"),
+        ContractColumn("signup_date", "date"),
+        ContractColumn("company_name", "string"),
+        ContractColumn("company_size", "int"),
+        ContractColumn("industry", "string"),
+        ContractColumn("job_title", "string"),
+        ContractColumn("plan", "string"),
+        ContractColumn("updated_at", "timestamp", True),
+        ContractColumn("is_deleted", "boolean", True),
+    ),
+    "raw_orders": (
+        ContractColumn("order_id", "string", True),
+        ContractColumn("customer_id", "string", True),
+        ContractColumn("order_ts", "timestamp", True),
+        ContractColumn("amount", "decimal(18,2)", True),
+        ContractColumn("currency", "string"),
+        ContractColumn("status", "string", True),
+        ContractColumn("items", "int"),
+        ContractColumn("product_category", "string"),
+    ),
+    "raw_consents": (
+        ContractColumn("subject_id", "string", True),
+        ContractColumn("purpose", "string", True),
+        ContractColumn("granted", "boolean", True),
+        ContractColumn("updated_at", "timestamp", True),
+    ),
+    "raw_texts": (
+        ContractColumn("text_id", "string", True),
+        ContractColumn("customer_id", "string", True),
+        ContractColumn("anonymous_id", "string", True),
+        ContractColumn("source", "string"),
+        ContractColumn("text", "string", True),
+        ContractColumn("created_at", "timestamp", True),
+    ),
+}
+
+RAW_COLUMN = "_raw"  # struct of the row exactly as read, kept for quarantine payloads
+
+
+def contract_columns(table: str) -> list[str]:
+    return [c.name for c in RAW_CONTRACT[table]]
+
+
+def check_required_columns(df: DataFrame, table: str) -> DataFrame:
+    """Fail fast, naming table and column, when a required contract column is absent."""
+    present = set(df.columns)
+    for col in RAW_CONTRACT[table]:
+        if col.required and col.name not in present:
+            raise MissingColumnError(table, col.name, list(present))
+    return df
+
+
+def _typed(name: str, type_: str, present: dict[str, str]) -> Column:
+    if name not in present:
+        return F.lit(None).cast(type_).alias(name)
+    if present[name] == type_.replace(" ", ""):
+        return F.col(f"`{name}`")
+    return F.col(f"`{name}`").try_cast(type_).alias(name)
+
+
+def conform_to_contract(df: DataFrame, table: str) -> DataFrame:
+    """Contract columns cast to contract types (un-castable -> null), extras dropped, the raw row kept in ``_raw``."""
+    check_required_columns(df, table)
+    present = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    raw = F.struct(*[F.col(f"`{c}`") for c in contract_columns(table) if c in present]).alias(RAW_COLUMN)
+    return df.select(*[_typed(c.name, c.type, present) for c in RAW_CONTRACT[table]], raw)
+
+
+def type_rule_sql(df: DataFrame, table: str) -> dict[str, str]:
+    """Implicit castability rules (name -> SQL) for contract columns whose raw type differs from the contract."""
+    present = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    return {
+        f"{c.name}_type": f"NOT (`{RAW_COLUMN}`.`{c.name}` IS NOT NULL AND `{c.name}` IS NULL)"
+        for c in RAW_CONTRACT[table]
+        if c.name in present and present[c.name] != c.type.replace(" ", "")
+    }

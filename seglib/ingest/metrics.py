@@ -1,0 +1,125 @@
+"""Row accounting and data-quality metrics of one ingest batch, from a single aggregation pass."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from seglib.delta_io import Tables, write_table
+from seglib.ingest.contract import InvariantError
+from seglib.ingest.dedup import id_key
+from seglib.ingest.rules import REASONS, as_utc_instant, is_valid
+
+DQ_METRICS = "dq_metrics"
+DQ_COMMENT = "Data-quality metrics per ingest run and raw table, long format (one row per metric and column)."
+DQ_COLUMNS = {
+    "metric": "rows_read, rows_accepted, rows_quarantined, duplicates, quarantine_rate, duplicate_rate, "
+    "completeness, rule_failures, freshness_seconds.",
+    "column": "Column (completeness), rule name (rule_failures), else null.",
+    "value": "The metric's value (rates and completeness in [0, 1]).",
+}
+
+
+@dataclass
+class TableCounts:
+    """Rows of one raw table in one run: read = accepted + quarantined + duplicates, exactly.
+
+    ``duplicates`` are valid rows collapsed by de-duplication: exact re-deliveries of an event/text id,
+    and superseded versions (older CRM versions, earlier order states, older consent decisions).
+    """
+
+    read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    completeness: dict[str, float] = field(default_factory=dict)
+    rule_failures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.accepted + self.quarantined + self.duplicates
+
+    def check(self, table: str) -> TableCounts:
+        if not self.balanced:
+            raise InvariantError(
+                f"{table}: rows read {self.read} != accepted {self.accepted} + quarantined {self.quarantined} "
+                f"+ duplicates {self.duplicates}"
+            )
+        return self
+
+
+def batch_counts(
+    flagged: DataFrame, keys: Sequence[str], columns: Sequence[str], rule_names: Sequence[str]
+) -> TableCounts:
+    """All counts of a flagged batch in one aggregation (accepted = distinct keys among valid rows)."""
+    valid = is_valid()
+    exprs = [
+        F.count(F.lit(1)).alias("read"),
+        F.count(F.when(~valid, 1)).alias("quarantined"),
+        F.count(F.when(valid, 1)).alias("valid"),
+        F.count_distinct(*[F.when(valid, id_key(F.col(k))) for k in keys]).alias("accepted"),
+    ]
+    exprs += [F.count(F.col(f"`{c}`")).alias(f"nn_{i}") for i, c in enumerate(columns)]
+    exprs += [F.count(F.when(F.array_contains(REASONS, r), 1)).alias(f"rf_{i}") for i, r in enumerate(rule_names)]
+    row = flagged.agg(*exprs).first()
+    read = int(row["read"])
+    accepted = int(row["accepted"])
+    return TableCounts(
+        read=read,
+        accepted=accepted,
+        quarantined=int(row["quarantined"]),
+        duplicates=int(row["valid"]) - accepted,
+        completeness={c: (row[f"nn_{i}"] / read if read else 1.0) for i, c in enumerate(columns)},
+        rule_failures={r: int(row[f"rf_{i}"]) for i, r in enumerate(rule_names)},
+    )
+
+
+def metric_rows(table: str, counts: TableCounts) -> list[tuple[str, str, str | None, float]]:
+    """(table, metric, column, value) rows of one table's counts."""
+    read = counts.read
+    valid = counts.accepted + counts.duplicates
+    rows = [
+        (table, "rows_read", None, float(read)),
+        (table, "rows_accepted", None, float(counts.accepted)),
+        (table, "rows_quarantined", None, float(counts.quarantined)),
+        (table, "duplicates", None, float(counts.duplicates)),
+        (table, "quarantine_rate", None, counts.quarantined / read if read else 0.0),
+        (table, "duplicate_rate", None, counts.duplicates / valid if valid else 0.0),
+    ]
+    rows += [(table, "completeness", c, float(v)) for c, v in counts.completeness.items()]
+    rows += [(table, "rule_failures", r, float(v)) for r, v in counts.rule_failures.items()]
+    return rows
+
+
+def freshness_seconds(events: DataFrame, now: datetime) -> float | None:
+    """Age of the newest event relative to ``now`` (None when there are no events)."""
+    newest = events.agg(F.max("event_ts").alias("newest")).first()["newest"]
+    if newest is None:
+        return None
+    return (as_utc_instant(now) - as_utc_instant(newest)).total_seconds()
+
+
+def metrics_dict(rows: Sequence[tuple[str, str, str | None, float]]) -> dict[str, float]:
+    """Flat ``table.metric[.column]`` -> value, ready for ``mlflow.log_metrics``."""
+    return {".".join(p for p in (t, m, c) if p): v for t, m, c, v in rows}
+
+
+def write_dq_metrics(
+    spark: SparkSession,
+    tables: Tables,
+    rows: Sequence[tuple[str, str, str | None, float]],
+    run_id: str,
+    now: datetime,
+) -> DataFrame:
+    """Replace this run's metrics in the ops table (idempotent per run id) and return them."""
+    measured = as_utc_instant(now)
+    data = [(run_id, t, m, c, float(v), measured) for t, m, c, v in rows]
+    schema = "run_id string, table_name string, metric string, column string, value double, measured_at timestamp"
+    df = spark.createDataFrame(data, schema)
+    spec = tables.spec("ops", DQ_METRICS, comment=DQ_COMMENT, column_comments=DQ_COLUMNS)
+    write_table(df, spec, mode="overwrite", replace_where=f"run_id = '{run_id}'")
+    return df

@@ -1,0 +1,45 @@
+"""Rejected rows -> the ops ``quarantine`` table, pseudonymized first so quarantine never holds PII."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from seglib.delta_io import Tables, write_table
+from seglib.ingest.contract import RAW_COLUMN
+from seglib.ingest.rules import REASONS, as_utc_instant
+
+QUARANTINE_COMMENT = "Rows rejected by ingest rules: rules broken and the pseudonymized original row (no PII)."
+QUARANTINE_COLUMNS = {
+    "table_name": "Raw table the row came from.",
+    "rules": "Names of every rule the row broke (conf/ingest.yaml).",
+    "row_json": "The raw row's contract columns as JSON, identifiers pseudonymized and PII dropped/masked.",
+    "run_id": "Ingest run that quarantined the row.",
+    "quarantined_at": "The run's 'now' (UTC).",
+}
+
+
+def quarantine_rows(rejected: DataFrame, table: str, key_ring, run_id: str, now: datetime) -> DataFrame:
+    """Flagged rejected rows -> quarantine schema; the payload is built only after pseudonymize_raw_row."""
+    from seglib.privacy.quarantine import pseudonymize_raw_row
+
+    raw = rejected.select(F.col(f"{RAW_COLUMN}.*"), F.col(REASONS))
+    safe = pseudonymize_raw_row(raw, table, key_ring)
+    if REASONS not in safe.columns:
+        raise RuntimeError(f"pseudonymize_raw_row dropped the {REASONS} column; it must pass unknown columns through")
+    payload = [F.col(f"`{c}`") for c in safe.columns if c != REASONS]
+    return safe.select(
+        F.lit(table).alias("table_name"),
+        F.col(REASONS).alias("rules"),
+        F.to_json(F.struct(*payload)).alias("row_json"),
+        F.lit(run_id).alias("run_id"),
+        F.lit(as_utc_instant(now)).cast("timestamp").alias("quarantined_at"),
+    )
+
+
+def write_quarantine(df: DataFrame, tables: Tables, table: str, run_id: str) -> None:
+    """Replace this run's rows for this table, so re-running a run id never doubles its quarantine."""
+    spec = tables.spec("ops", "quarantine", comment=QUARANTINE_COMMENT, column_comments=QUARANTINE_COLUMNS)
+    write_table(df, spec, mode="overwrite", replace_where=f"run_id = '{run_id}' AND table_name = '{table}'")

@@ -1,0 +1,274 @@
+"""The ingest orchestrator: raw increments -> validation -> quarantine -> de-dup -> pseudonymous silver upserts.
+
+Row accounting (asserted every run, per raw table): ``read = accepted + quarantined + duplicates`` where
+``duplicates`` are valid rows collapsed by de-duplication (re-delivered event/text ids, superseded CRM versions,
+order states and consent decisions) — counted, never quarantined.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from seglib.config import SeglibConfig
+from seglib.config.models import RAW_TABLES
+from seglib.delta_io import Tables, delete_where, merge_upsert, read_table, table_exists, write_table
+from seglib.ingest.bookmarks import RawBatch, load_bookmarks, read_raw_batch, save_bookmarks
+from seglib.ingest.contract import RAW_COLUMN, conform_to_contract, contract_columns, type_rule_sql
+from seglib.ingest.dedup import DEDUP_KEYS, ORDER_STATUS_RANK_SQL, id_key
+from seglib.ingest.metrics import (
+    TableCounts,
+    batch_counts,
+    freshness_seconds,
+    metric_rows,
+    metrics_dict,
+    write_dq_metrics,
+)
+from seglib.ingest.quarantine import quarantine_rows, write_quarantine
+from seglib.ingest.rules import REASONS, Rule, compile_rules, is_valid, with_rule_failures
+from seglib.ingest.silver import (
+    IDENTITY_MAP_SCHEMA,
+    SILVER_COMMENTS,
+    rekeyed,
+    silver_consents,
+    silver_customers,
+    silver_events,
+    silver_orders,
+    silver_texts,
+)
+from seglib.privacy.identity import build_identity_links
+from seglib.privacy.keys import load_key_ring
+
+log = logging.getLogger(__name__)
+
+_ORDER_NEWER = (
+    "s.order_ts > t.order_ts OR (s.order_ts = t.order_ts AND "
+    + ORDER_STATUS_RANK_SQL.format(col="s.status")
+    + " >= "
+    + ORDER_STATUS_RANK_SQL.format(col="t.status")
+    + ")"
+)
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did: per raw table counts, DQ metrics (flat, MLflow-ready), versions reached."""
+
+    run_id: str
+    full_refresh: bool
+    tables: dict[str, TableCounts] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    methods: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def rows_read(self) -> int:
+        return sum(c.read for c in self.tables.values())
+
+    def summary(self) -> str:
+        parts = [
+            f"{t}: read={c.read} accepted={c.accepted} quarantined={c.quarantined} duplicates={c.duplicates}"
+            f" ({self.methods.get(t, '?')})"
+            for t, c in self.tables.items()
+        ]
+        return f"{'; '.join(parts)} [{self.seconds:.1f}s]"
+
+    def mlflow_metrics(self) -> dict[str, float]:
+        return {**self.metrics, "ingest.seconds": self.seconds, "ingest.rows_read": float(self.rows_read)}
+
+
+@dataclass
+class _Validated:
+    batch: RawBatch
+    flagged: DataFrame
+    counts: TableCounts
+
+    @property
+    def valid(self) -> DataFrame:
+        return self.flagged.filter(is_valid()).drop(REASONS, RAW_COLUMN)
+
+
+def table_rules(config: SeglibConfig, df: DataFrame, table: str, now: datetime) -> list[Rule]:
+    """Implicit castability rules for drifted column types, then the declared rules of conf/ingest.yaml."""
+    implicit = [Rule(name, F.coalesce(F.expr(sql), F.lit(True))) for name, sql in type_rule_sql(df, table).items()]
+    declared = compile_rules(config.ingest.rules.get(table, []), now, config.ingest.future_tolerance_minutes)
+    return implicit + declared
+
+
+def flag_rows(config: SeglibConfig, raw: DataFrame, table: str, now: datetime) -> tuple[DataFrame, list[Rule]]:
+    """Raw rows -> contract-typed rows with ``_raw`` and ``_dq_reasons`` (missing required columns fail here)."""
+    rules = table_rules(config, raw, table, now)
+    return with_rule_failures(conform_to_contract(raw, table), rules), rules
+
+
+def validate_batch(config: SeglibConfig, batch: RawBatch, now: datetime) -> _Validated:
+    flagged, rules = flag_rows(config, batch.df, batch.table, now)
+    # Persisted: the batch feeds three consumers (counts, quarantine, silver); without it raw is re-read 3x.
+    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
+    counts = batch_counts(flagged, DEDUP_KEYS[batch.table], contract_columns(batch.table), [r.name for r in rules])
+    counts.check(batch.table)
+    log.info(
+        "%s: read %d = accepted %d + quarantined %d + duplicates %d (%s since v%s)",
+        batch.table,
+        counts.read,
+        counts.accepted,
+        counts.quarantined,
+        counts.duplicates,
+        batch.method,
+        batch.since_version,
+    )
+    return _Validated(batch, flagged, counts)
+
+
+def _spec(tables: Tables, name: str, **kwargs):
+    comment, columns = SILVER_COMMENTS[name]
+    return tables.spec("silver", name, comment=comment, column_comments=columns, **kwargs)
+
+
+def _upsert(df: DataFrame, spec, keys: list[str], full_refresh: bool, update_condition: str | None = None) -> None:
+    """Full refresh rewrites the table; otherwise MERGE on the silver key, so re-runs change nothing."""
+    if full_refresh:
+        write_table(df, spec, mode="overwrite", overwrite_schema=True)
+    else:
+        merge_upsert(df, spec, keys, update_condition=update_condition)
+
+
+def _identity_map(spark: SparkSession, tables: Tables) -> DataFrame:
+    location = tables.location("silver", "identity_map")
+    if table_exists(spark, location):
+        return read_table(spark, location)
+    return spark.createDataFrame([], IDENTITY_MAP_SCHEMA)
+
+
+def _write_events_and_identity(spark, tables, v: _Validated, key_ring, run_id: str, full: bool) -> None:
+    """Identity links first (so new events use them), then events, then re-key older anonymous events."""
+    id_spec = _spec(tables, "identity_map")
+    links = build_identity_links(v.valid, key_ring).withColumn("run_id", F.lit(run_id))
+    _upsert(links, id_spec, ["anonymous_pseudonym"], full, "s.first_linked_ts < t.first_linked_ts")
+    identity = _identity_map(spark, tables)
+    ev_spec = _spec(tables, "events", partition_by=("event_date",))
+    existed = table_exists(spark, ev_spec.location)
+    events = silver_events(v.valid, key_ring, identity, run_id)
+    _upsert(events, ev_spec, ["event_id"], full, "s.event_ts < t.event_ts")
+    if existed and not full:
+        new_links = identity.filter(F.col("run_id") == run_id)
+        rekey = rekeyed(read_table(spark, ev_spec.location), new_links).withColumn("run_id", F.lit(run_id))
+        merge_upsert(rekey, ev_spec, ["event_id"])
+
+
+def _write_customers(spark, tables, v: _Validated, key_ring, as_of: date, run_id: str, full: bool) -> None:
+    """Upsert current customers and delete those whose latest CRM version is a deletion."""
+    spec = _spec(tables, "customers")
+    live, deleted = silver_customers(v.valid, key_ring, as_of, run_id)
+    if full or not table_exists(spark, spec.location):
+        write_table(live, spec, mode="overwrite", overwrite_schema=True)
+        return
+    source = live.withColumn("_is_deleted", F.lit(False)).unionByName(
+        deleted.withColumn("_is_deleted", F.lit(True)), allowMissingColumns=True
+    )
+    merge_upsert(
+        source, spec, ["subject_id"], update_condition="s.updated_at >= t.updated_at", delete_condition="s._is_deleted"
+    )
+
+
+def _consent_history(config: SeglibConfig, v: _Validated, now: datetime) -> DataFrame:
+    """All valid raw consent rows of the subjects this batch touches (latest-per-purpose needs their history)."""
+    if v.batch.since_version is None:
+        return v.valid
+    spark = v.flagged.sparkSession
+    full, _ = flag_rows(config, read_table(spark, v.batch.location, v.batch.version), v.batch.table, now)
+    history = full.filter(is_valid()).drop(REASONS, RAW_COLUMN)
+    touched = v.valid.select(id_key(F.col("subject_id")).alias("_subject_key")).distinct()
+    return history.join(touched, id_key(history["subject_id"]) == touched["_subject_key"], "left_semi")
+
+
+def _quarantine(tables: Tables, v: _Validated, key_ring, run_id: str, now: datetime) -> None:
+    if v.counts.quarantined:
+        rejected = v.flagged.filter(~is_valid())
+        write_quarantine(quarantine_rows(rejected, v.batch.table, key_ring, run_id, now), tables, v.batch.table, run_id)
+    else:
+        delete_where(
+            v.flagged.sparkSession,
+            tables.location("ops", "quarantine"),
+            f"run_id = '{run_id}' AND table_name = '{v.batch.table}'",
+        )
+
+
+def run_ingest(
+    spark: SparkSession,
+    config: SeglibConfig,
+    run_id: str,
+    now: datetime,
+    full_refresh: bool = False,
+    as_of: date | None = None,
+) -> IngestReport:
+    """Ingest the raw tables (only what is new since the last successful run unless ``full_refresh``)."""
+    started = time.perf_counter()
+    tables = Tables(config.warehouse)
+    key_ring = load_key_ring(config.privacy)
+    bookmarks = {} if full_refresh else load_bookmarks(spark, tables)
+    batches = {
+        name: read_raw_batch(
+            spark,
+            name,
+            config.inputs.location(name, config.warehouse),
+            bookmarks.get(name),
+            config.ingest.use_change_data_feed,
+        )
+        for name in RAW_TABLES
+    }
+    validated = {name: validate_batch(config, batch, now) for name, batch in batches.items()}
+    try:
+        for v in validated.values():
+            _quarantine(tables, v, key_ring, run_id, now)
+        _write_silver(spark, config, tables, validated, key_ring, run_id, now, as_of or now.date(), full_refresh)
+        rows = [r for name, v in validated.items() for r in metric_rows(name, v.counts)]
+        events_location = tables.location("silver", "events")
+        if table_exists(spark, events_location):
+            age = freshness_seconds(read_table(spark, events_location), now)
+            if age is not None:
+                rows.append(("events", "freshness_seconds", "event_ts", age))
+        write_dq_metrics(spark, tables, rows, run_id, now)
+        save_bookmarks(spark, tables, batches, run_id, now)
+    finally:
+        for v in validated.values():
+            v.flagged.unpersist()
+    report = IngestReport(
+        run_id=run_id,
+        full_refresh=full_refresh,
+        tables={name: v.counts for name, v in validated.items()},
+        metrics=metrics_dict(rows),
+        versions={name: b.version for name, b in batches.items()},
+        methods={name: b.method for name, b in batches.items()},
+        seconds=time.perf_counter() - started,
+    )
+    log.info("ingest %s: %s", run_id, report.summary())
+    return report
+
+
+def _write_silver(spark, config, tables, validated, key_ring, run_id, now, as_of, full: bool) -> None:
+    """Each silver table from its batch; an empty incremental batch leaves its table untouched."""
+
+    def todo(name: str) -> bool:
+        return full or validated[name].counts.read > 0
+
+    if todo("raw_events"):
+        _write_events_and_identity(spark, tables, validated["raw_events"], key_ring, run_id, full)
+    if todo("raw_texts"):
+        texts = silver_texts(validated["raw_texts"].valid, key_ring, _identity_map(spark, tables), run_id)
+        _upsert(texts, _spec(tables, "texts"), ["text_id"], full, "s.created_at < t.created_at")
+    if todo("raw_orders"):
+        orders = silver_orders(validated["raw_orders"].valid, key_ring, run_id)
+        _upsert(orders, _spec(tables, "orders"), ["order_id"], full, _ORDER_NEWER)
+    if todo("raw_crm_customers"):
+        _write_customers(spark, tables, validated["raw_crm_customers"], key_ring, as_of, run_id, full)
+    if todo("raw_consents"):
+        consents = silver_consents(_consent_history(config, validated["raw_consents"], now), key_ring, run_id)
+        _upsert(consents, _spec(tables, "consents"), ["subject_id"], full)

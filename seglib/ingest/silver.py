@@ -1,0 +1,178 @@
+"""Validated raw rows -> the pseudonymous silver tables (shapes per the silver contract in README.md).
+
+Every identifier leaves through ``pseudonym``; customers go through ``minimise_customers``, consents through
+``latest_consents`` and free text through ``mask_pii`` (all from seglib.privacy).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from seglib.ingest.dedup import dedup_events, dedup_texts, latest_crm, latest_orders, with_net_amount
+from seglib.privacy.consent import latest_consents
+from seglib.privacy.identity import apply_identity
+from seglib.privacy.minimise import minimise_customers
+from seglib.privacy.pseudonymize import pseudonym
+from seglib.privacy.text import mask_pii
+
+IDENTITY_MAP_SCHEMA = "anonymous_pseudonym string, subject_id string, first_linked_ts timestamp, run_id string"
+
+SILVER_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
+    "events": (
+        "Validated, de-duplicated behavioural events; identifiers pseudonymized (HMAC).",
+        {
+            "event_id": "Pseudonym of the raw event_id (unique).",
+            "event_date": "UTC date of event_ts.",
+            "subject_id": "Pseudonym of the customer (direct or identity-stitched), else of the anonymous id.",
+            "anonymous_pseudonym": "Pseudonym of the anonymous id, kept so later identity links can re-key events.",
+            "session_id": "Pseudonym of the raw session id.",
+            "revenue": "Purchase revenue; null for non-purchase events.",
+            "run_id": "Ingest run that last wrote the row.",
+        },
+    ),
+    "customers": (
+        "Current CRM state per subject, minimised (bands, prefixes; no names/contacts); deleted customers removed.",
+        {"subject_id": "Pseudonym of customer_id.", "run_id": "Ingest run that last wrote the row."},
+    ),
+    "orders": (
+        "One row per order (latest state); net_amount counts cancellations and refunds as 0.",
+        {
+            "order_id": "Pseudonym of the raw order_id.",
+            "subject_id": "Pseudonym of customer_id.",
+            "net_amount": "amount when completed, 0 when cancelled or refunded: sums give net revenue.",
+            "run_id": "Ingest run that last wrote the row.",
+        },
+    ),
+    "consents": (
+        "Latest consent decision per subject and purpose (features filter on the required purpose).",
+        {"subject_id": "Pseudonym of the consenting customer or anonymous id."},
+    ),
+    "texts": (
+        "Free texts with e-mail addresses and phone numbers masked.",
+        {
+            "text_id": "Pseudonym of the raw text_id.",
+            "subject_id": "Subject as in events (identity-stitched).",
+            "text": "Text with PII patterns masked.",
+        },
+    ),
+    "identity_map": (
+        "Anonymous id pseudonym -> subject (customer pseudonym), first link wins.",
+        {"first_linked_ts": "Time of the first event that tied the anonymous id to a customer."},
+    ),
+}
+
+
+def with_id_pseudonyms(df: DataFrame, key_ring) -> DataFrame:
+    """anonymous_pseudonym and customer_pseudonym, the inputs apply_identity expects."""
+    return df.withColumn("anonymous_pseudonym", pseudonym(F.col("anonymous_id"), key_ring)).withColumn(
+        "customer_pseudonym", pseudonym(F.col("customer_id"), key_ring)
+    )
+
+
+def silver_events(valid: DataFrame, key_ring, identity_map: DataFrame, run_id: str) -> DataFrame:
+    """De-duplicated events keyed by subject; no raw identifier survives the final projection."""
+    events = (
+        dedup_events(valid)
+        .transform(lambda d: with_id_pseudonyms(d, key_ring))
+        .select(
+            pseudonym(F.col("event_id"), key_ring).alias("event_id"),
+            "event_ts",
+            F.to_date("event_ts").alias("event_date"),
+            "anonymous_pseudonym",
+            "customer_pseudonym",
+            pseudonym(F.col("session_id"), key_ring).alias("session_id"),
+            "event_type",
+            "channel",
+            "device",
+            "country",
+            "content_category",
+            "product_id",
+            "revenue",
+            "currency",
+        )
+    )
+    return apply_identity(events, identity_map).select(
+        "event_id",
+        "event_ts",
+        "event_date",
+        "subject_id",
+        "anonymous_pseudonym",
+        "session_id",
+        "event_type",
+        "channel",
+        "device",
+        "country",
+        "content_category",
+        "product_id",
+        "revenue",
+        "currency",
+        F.lit(run_id).alias("run_id"),
+    )
+
+
+def silver_texts(valid: DataFrame, key_ring, identity_map: DataFrame, run_id: str) -> DataFrame:
+    """De-duplicated texts with masked PII, keyed by the same subject as events."""
+    texts = (
+        dedup_texts(valid)
+        .transform(lambda d: with_id_pseudonyms(d, key_ring))
+        .select(
+            pseudonym(F.col("text_id"), key_ring).alias("text_id"),
+            "anonymous_pseudonym",
+            "customer_pseudonym",
+            "source",
+            mask_pii(F.col("text")).alias("text"),
+            "created_at",
+        )
+    )
+    return apply_identity(texts, identity_map).select(
+        "text_id", "subject_id", "source", "text", "created_at", F.lit(run_id).alias("run_id")
+    )
+
+
+def silver_orders(valid: DataFrame, key_ring, run_id: str) -> DataFrame:
+    """One row per order at its latest state, with net_amount."""
+    return (
+        latest_orders(valid)
+        .transform(with_net_amount)
+        .select(
+            pseudonym(F.col("order_id"), key_ring).alias("order_id"),
+            pseudonym(F.col("customer_id"), key_ring).alias("subject_id"),
+            "order_ts",
+            F.to_date("order_ts").alias("order_date"),
+            F.col("amount").cast("decimal(18,2)").alias("amount"),
+            "currency",
+            "status",
+            "items",
+            "product_category",
+            "net_amount",
+            F.lit(run_id).alias("run_id"),
+        )
+    )
+
+
+def silver_customers(valid: DataFrame, key_ring, as_of: date, run_id: str) -> tuple[DataFrame, DataFrame]:
+    """(minimised current customers, subject_ids whose latest CRM version is a deletion)."""
+    latest = latest_crm(valid)
+    live = minimise_customers(latest.filter(~F.coalesce(F.col("is_deleted"), F.lit(False))), key_ring, as_of)
+    deleted = latest.filter(F.col("is_deleted")).select(
+        pseudonym(F.col("customer_id"), key_ring).alias("subject_id"), "updated_at"
+    )
+    return live.withColumn("run_id", F.lit(run_id)), deleted
+
+
+def silver_consents(valid: DataFrame, key_ring, run_id: str) -> DataFrame:
+    return latest_consents(valid, key_ring).withColumn("run_id", F.lit(run_id))
+
+
+def rekeyed(silver: DataFrame, new_links: DataFrame) -> DataFrame:
+    """Rows still keyed by their anonymous pseudonym that a new identity link now ties to a customer."""
+    links = new_links.select("anonymous_pseudonym", F.col("subject_id").alias("_linked_subject"))
+    return (
+        silver.filter(F.col("subject_id") == F.col("anonymous_pseudonym"))
+        .join(links, "anonymous_pseudonym")
+        .withColumn("subject_id", F.col("_linked_subject"))
+        .drop("_linked_subject")
+    )

@@ -1,0 +1,249 @@
+"""run_ingest end to end on tiny literal raw tables (needs seglib.privacy: fails, never skips, without it)."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from seglib.config import load_config
+from seglib.delta_io import Tables, TableSpec, read_table, write_table
+
+pytestmark = pytest.mark.requires_privacy
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "ingest.yaml"
+KEY = "ab" * 32
+NOW = datetime(2026, 3, 1, 12, 0, 0)
+T0 = datetime(2026, 2, 1, 9, 0, 0)
+T1 = datetime(2026, 2, 2, 9, 0, 0)
+T2 = datetime(2026, 2, 3, 9, 0, 0)
+
+EVENTS = (
+    "event_id string, event_ts timestamp, anonymous_id string, customer_id string, session_id string, "
+    "event_type string, channel string, device string, country string, content_category string, "
+    "product_id string, revenue decimal(18,2), currency string, properties map<string,string>, ingest_note string"
+)
+CRM = (
+    "customer_id string, email string, phone string, first_name string, last_name string, birth_date date, "
+    "gender string, country string, postal_code string, income_band string, signup_date date, "
+    "company_name string, company_size int, industry string, job_title string, plan string, "
+    "updated_at timestamp, is_deleted boolean"
+)
+ORDERS = (
+    "order_id string, customer_id string, order_ts timestamp, amount decimal(18,2), currency string, "
+    "status string, items int, product_category string"
+)
+CONSENTS = "subject_id string, purpose string, granted boolean, updated_at timestamp"
+TEXTS = "text_id string, customer_id string, anonymous_id string, source string, text string, created_at timestamp"
+
+
+def event(eid, ts, anon, cust, etype="page_view", revenue=None, currency=None):
+    return (eid, ts, anon, cust, "s1", etype, "web", "mobile", "DE", "shoes", "p1", revenue, currency, {}, "x")
+
+
+def crm(cid, ts, plan, deleted=False):
+    return (
+        cid,
+        f"{cid}@example.com",
+        "+49 170 1234567",
+        "Ann",
+        "Lee",
+        None,
+        "f",
+        "DE",
+        "10115",
+        "mid",
+        None,
+        None,
+        None,
+        None,
+        None,
+        plan,
+        ts,
+        deleted,
+    )
+
+
+RAW = {
+    "raw_events": (
+        EVENTS,
+        [
+            event("e1", T0, "a1", None),
+            event("e2", T1, "a1", "c1", "login"),
+            event("e2", T1, "a1", "c1", "login"),  # exact re-delivery -> duplicate
+            event("e3", T1, "a1", "c1", "purchase", Decimal("9.99"), "EUR"),
+            event("e4", T1, "a1", None, "page_view", Decimal("5.00"), "EUR"),  # revenue off purchase
+            event("e5", T1, "a1", "c1", "purchase", Decimal("5.00"), "eur"),  # bad currency
+            event("e6", NOW + timedelta(days=1), "a1", None),  # future
+            event("e7", T0, "a2", None),
+        ],
+    ),
+    "raw_crm_customers": (
+        CRM,
+        [
+            crm("c1", T0, "basic"),
+            crm("c1", T1, "pro"),
+            crm("c2", T0, "basic"),
+            crm("c2", T1, "basic", True),
+            crm("c3", None, "basic"),
+        ],
+    ),
+    "raw_orders": (
+        ORDERS,
+        [
+            ("o1", "c1", T0, Decimal("10.00"), "EUR", "completed", 1, "shoes"),
+            ("o2", "c1", T0, Decimal("20.00"), "EUR", "completed", 2, "shoes"),
+            ("o2", "c1", T1, Decimal("20.00"), "EUR", "refunded", 2, "shoes"),
+            ("o3", "c1", T0, Decimal("30.00"), "EUR", "cancelled", 1, "bags"),
+            ("o4", "c1", T0, Decimal("-5.00"), "EUR", "completed", 1, "bags"),
+        ],
+    ),
+    "raw_consents": (
+        CONSENTS,
+        [
+            ("c1", "analytics", True, T0),
+            ("c1", "analytics", False, T1),
+            ("a2", "analytics", True, T0),
+            ("c1", "spam", True, T0),
+        ],
+    ),
+    "raw_texts": (
+        TEXTS,
+        [
+            ("t1", "c1", None, "review", "mail me at ann@example.com", T0),
+            ("t2", None, "a1", "survey", "hi", T0),
+            ("t3", "c1", None, "review", None, T0),
+        ],
+    ),
+}
+
+# (read, accepted, quarantined, duplicates)
+EXPECTED_COUNTS = {
+    "raw_events": (8, 4, 3, 1),
+    "raw_crm_customers": (5, 2, 1, 2),
+    "raw_orders": (5, 3, 1, 1),
+    "raw_consents": (4, 2, 1, 1),
+    "raw_texts": (3, 2, 1, 0),
+}
+
+
+@pytest.fixture
+def env(spark, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", KEY)
+    cfg = load_config([CONF], [f"warehouse.path={tmp_path / 'wh'}"])
+    for name, (schema, rows) in RAW.items():
+        write_raw(spark, cfg, name, rows, schema)
+    return cfg
+
+
+def write_raw(spark, cfg, name, rows, schema, mode="overwrite", overwrite_schema=False):
+    location = cfg.inputs.location(name, cfg.warehouse)
+    write_table(spark.createDataFrame(rows, schema), TableSpec(location), mode=mode, overwrite_schema=overwrite_schema)
+
+
+def p(value):
+    from seglib.privacy.keys import parse_key_ring
+    from seglib.privacy.pseudonymize import pseudonym_py
+
+    return pseudonym_py(value, parse_key_ring(KEY).active)
+
+
+def silver(spark, cfg, name):
+    return read_table(spark, Tables(cfg.warehouse).location("silver", name))
+
+
+def ingest(spark, cfg, run_id, **kw):
+    from seglib.ingest import run_ingest
+
+    return run_ingest(spark, cfg, run_id=run_id, now=NOW, **kw)
+
+
+def test_first_run_counts_silver_and_quarantine(spark, env):
+    report = ingest(spark, env, "r1")
+    got = {t: (c.read, c.accepted, c.quarantined, c.duplicates) for t, c in report.tables.items()}
+    assert got == EXPECTED_COUNTS
+    assert all(c.read == c.accepted + c.quarantined + c.duplicates for c in report.tables.values())
+
+    events = silver(spark, env, "events")
+    assert events.count() == report.tables["raw_events"].accepted
+    subjects = {r["event_id"]: r["subject_id"] for r in events.collect()}
+    # e1 was anonymous, stitched to c1 through a1's login; e7 stays anonymous.
+    assert subjects == {p("e1"): p("c1"), p("e2"): p("c1"), p("e3"): p("c1"), p("e7"): p("a2")}
+    assert silver(spark, env, "orders").count() == report.tables["raw_orders"].accepted
+    net = silver(spark, env, "orders").agg(F.sum("net_amount")).first()[0]
+    assert net == Decimal("10.00")
+    customers = silver(spark, env, "customers").select("subject_id", "plan").collect()
+    assert [tuple(r) for r in customers] == [(p("c1"), "pro")]  # c2's latest version is a deletion
+    consents = silver(spark, env, "consents").select("subject_id", "analytics").collect()
+    assert sorted(tuple(r) for r in consents) == sorted([(p("c1"), False), (p("a2"), True)])
+    texts = {r["subject_id"]: r["text"] for r in silver(spark, env, "texts").collect()}
+    assert set(texts) == {p("c1")}  # t2's a1 is stitched to c1
+    assert not any("ann@example.com" in t for t in texts.values())
+
+    quarantine = read_table(spark, Tables(env.warehouse).location("ops", "quarantine"))
+    assert quarantine.count() == sum(c.quarantined for c in report.tables.values())
+    reasons = {r["table_name"]: r["rules"] for r in quarantine.filter("table_name = 'raw_orders'").collect()}
+    assert reasons == {"raw_orders": ["amount_non_negative"]}
+    payloads = " ".join(r["row_json"] for r in quarantine.collect())
+    for leaked in ("@example.com", "1234567", '"e4"', '"c1"', '"c3"', "Ann"):
+        assert leaked not in payloads
+    assert p("e4") in payloads
+
+    assert report.metrics["raw_events.rows_read"] == 8
+    assert report.metrics["raw_events.completeness.customer_id"] == pytest.approx(4 / 8)
+    assert report.metrics["raw_events.rule_failures.currency_allowed"] == 1
+    assert report.metrics["events.freshness_seconds.event_ts"] == (NOW - T1).total_seconds()
+    dq = read_table(spark, Tables(env.warehouse).location("ops", "dq_metrics"))
+    assert dq.filter("run_id = 'r1' AND table_name = 'raw_events' AND metric = 'rows_read'").first()["value"] == 8
+
+
+def test_second_run_reads_only_new_rows_and_reruns_are_idempotent(spark, env):
+    ingest(spark, env, "r1")
+    write_raw(spark, env, "raw_events", [event("e8", T2, "a2", "c4", "login")], EVENTS, mode="append")
+    write_raw(
+        spark,
+        env,
+        "raw_orders",
+        [("o1", "c1", T2, Decimal("10.00"), "EUR", "refunded", 1, "shoes")],
+        ORDERS,
+        mode="append",
+    )
+
+    second = ingest(spark, env, "r2")
+    assert second.methods["raw_events"] == "cdf"
+    assert {t: c.read for t, c in second.tables.items()} == {
+        "raw_events": 1,
+        "raw_crm_customers": 0,
+        "raw_orders": 1,
+        "raw_consents": 0,
+        "raw_texts": 0,
+    }
+    events = silver(spark, env, "events")
+    subjects = {r["event_id"]: r["subject_id"] for r in events.collect()}
+    assert subjects[p("e8")] == p("c4")
+    assert subjects[p("e7")] == p("c4")  # earlier anonymous event re-keyed by the new link
+    assert events.count() == 5
+    assert silver(spark, env, "orders").agg(F.sum("net_amount")).first()[0] == Decimal("0.00")
+
+    before = {n: silver(spark, env, n).drop("run_id") for n in ("events", "orders", "customers", "texts")}
+    before = {n: df.localCheckpoint() for n, df in before.items()}
+    third = ingest(spark, env, "r3")
+    assert sum(c.read for c in third.tables.values()) == 0
+    for name, df in before.items():
+        assert_df_equality(silver(spark, env, name).drop("run_id"), df, ignore_row_order=True)
+
+    ingest(spark, env, "r4", full_refresh=True)
+    for name, df in before.items():
+        assert_df_equality(silver(spark, env, name).drop("run_id"), df, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_missing_required_raw_column_fails_fast(spark, env):
+    from seglib.ingest import MissingColumnError
+
+    schema = ORDERS.replace(", status string", "")
+    rows = [("o9", "c1", T0, Decimal("1.00"), "EUR", 1, "x")]
+    write_raw(spark, env, "raw_orders", rows, schema, overwrite_schema=True)
+    with pytest.raises(MissingColumnError, match=r"raw_orders.*'status'"):
+        ingest(spark, env, "r1")
