@@ -83,6 +83,8 @@ def build_spark(
             .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
             # Delta's own snapshot-state shuffles default to 50 partitions: far too many for a laptop.
             .config("spark.databricks.delta.snapshotPartitions", str(max(1, settings.shuffle_partitions)))
+            # VACUUM/file listing otherwise fans out to 10,000 tiny tasks.
+            .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", str(settings.shuffle_partitions * 2))
         )
         if warehouse_dir:
             builder = builder.config("spark.sql.warehouse.dir", str(Path(warehouse_dir) / "_catalog"))

@@ -1,4 +1,7 @@
-"""Config of privacy: pseudonymization keys, consent, erasure and retention."""
+"""Config of privacy: pseudonymization keys, consent, erasure and retention.
+
+Key material is never a config value: config only says *where* to find it (env var, secret scope, local file).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,22 @@ from seglib.config.base import StrictModel
 
 
 class PrivacyConfig(StrictModel):
-    key_env: str = Field("SEGLIB_PSEUDONYM_KEY", description="Environment variable holding the HMAC key.")
+    key_env: str = Field(
+        "SEGLIB_PSEUDONYM_KEY",
+        description="Environment variable holding the HMAC key ring: '<hex>' or 'v2:<hex>,v1:<hex>' (first = active).",
+    )
+    secret_scope: str | None = Field(
+        None, description="Databricks secret scope holding the key ring (read via dbutils when present)."
+    )
+    secret_key: str = Field("pseudonym-key", description="Key name inside secret_scope.")
     key_file: str | None = Field(
-        None,
-        description="Local-only fallback: a key file outside git (the demo creates .seglib/pseudonym.key).",
+        None, description="Local-only fallback: a key file outside git (the demo creates .seglib/pseudonym.key)."
     )
     required_consent: str = "analytics"
+    vacuum_retention_hours: float = Field(
+        168, ge=0, description="VACUUM retention: erased rows stay in old Delta versions until this has passed."
+    )
+    erasure_excluded_layers: list[str] = Field(
+        default_factory=lambda: ["raw"],
+        description="Warehouse layers `forget`/`vacuum` never touch (raw inputs belong to their source systems).",
+    )
