@@ -41,10 +41,12 @@ def standalone_master(tmp_path_factory):
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
     env.pop("PYSPARK_GATEWAY_PORT", None)
     spark_class = str(BIN / "spark-class")
+    master_log = (logs / "master.log").open("w")
+    worker_log = (logs / "worker.log").open("w")
     master = subprocess.Popen(
         [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
          "--webui-port", str(ui)],
-        env=env, stdout=open(logs / "master.log", "w"), stderr=subprocess.STDOUT,
+        env=env, stdout=master_log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"spark://127.0.0.1:{port}"
     worker = None
@@ -53,7 +55,7 @@ def standalone_master(tmp_path_factory):
         worker = subprocess.Popen(
             [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--cores", "2", "--memory", "3g",
              "--webui-port", str(worker_ui), "--work-dir", str(logs / "work")],
-            env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT,
+            env=env, stdout=worker_log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         time.sleep(3)
         yield url, logs / "work"
@@ -62,6 +64,8 @@ def standalone_master(tmp_path_factory):
             if proc is not None:
                 proc.terminate()
                 proc.wait(timeout=30)
+        master_log.close()
+        worker_log.close()
 
 
 def test_run_pipeline_job_under_spark_submit(standalone_master, tmp_path):
