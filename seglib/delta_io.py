@@ -89,6 +89,7 @@ def write_table(
 ) -> None:
     """Write ``df`` as Delta at ``spec.location`` with seglib's properties and comments."""
     spark = df.sparkSession
+    df = with_column_comments(df, spec.column_comments)
     writer = df.write.format("delta").mode(mode)
     if spec.partition_by:
         writer = writer.partitionBy(*spec.partition_by)
@@ -105,6 +106,15 @@ def write_table(
             writer = writer.option(key, value)
     writer.save(spec.location) if is_path(spec.location) else writer.saveAsTable(spec.location)
     apply_metadata(spark, spec, props)
+
+
+def with_column_comments(df: DataFrame, comments: Mapping[str, str]) -> DataFrame:
+    """Put column comments into the schema metadata, which Delta stores with the write (no ALTER commit each)."""
+    for field in df.schema.fields:
+        text = comments.get(field.name)
+        if text is not None and field.metadata.get("comment") != text:
+            df = df.withMetadata(field.name, {**field.metadata, "comment": text})
+    return df
 
 
 def apply_metadata(spark: SparkSession, spec: TableSpec, props: Mapping[str, str] | None = None) -> None:
