@@ -78,6 +78,7 @@ def build_spark(
             builder.master(settings.master or "local[*]")
             .config("spark.jars", ",".join(local_jars()))
             .config("spark.ui.enabled", str(settings.ui_enabled).lower())
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.driver.memory", settings.driver_memory)
             .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))

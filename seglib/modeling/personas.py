@@ -50,23 +50,34 @@ def _word(feature: str, z: float) -> str:
 
 
 def persona_names(centers: list[list[float]], feature_cols: list[str], top: int = 2) -> dict[int, str]:
-    """cluster id -> persona name from the ``top`` largest |z| coordinates; duplicates get a numeric suffix."""
+    """cluster id -> persona name from its largest |z| coordinates.
+
+    Two clusters whose top words coincide (in any order) get their next most distinctive word added; a numeric
+    suffix is the last resort.
+    """
     names: dict[int, str] = {}
-    used: dict[str, int] = {}
+    taken: set[frozenset[str]] = set()
     for cluster_id, center in enumerate(centers):
-        ranked = sorted(range(len(center)), key=lambda i: -abs(center[i]))
-        words: list[str] = []
-        for i in ranked:
-            if abs(center[i]) < 0.25 and words:
-                break  # not distinctive; keep the name short
-            word = _word(feature_cols[i], center[i])
-            if word not in words:
-                words.append(word)
-            if len(words) == top:
-                break
-        name = ", ".join(words) if words and max(map(abs, center)) >= 0.25 else "average"
-        used[name] = used.get(name, 0) + 1
-        names[cluster_id] = name if used[name] == 1 else f"{name} ({used[name]})"
+        if not center or max(map(abs, center)) < 0.25:
+            words = ["average"]
+        else:
+            ranked = sorted(range(len(center)), key=lambda i: -abs(center[i]))
+            candidates: list[str] = []
+            for i in ranked:
+                word = _word(feature_cols[i], center[i])
+                if word not in candidates and (abs(center[i]) >= 0.25 or not candidates):
+                    candidates.append(word)
+            words = candidates[:top]
+            extra = top
+            while frozenset(words) in taken and extra < len(candidates):
+                words = candidates[: extra + 1]
+                extra += 1
+        base, suffix = words, 2
+        while frozenset(words) in taken:
+            words = [*base[:-1], f"{base[-1]} ({suffix})"]
+            suffix += 1
+        taken.add(frozenset(words))
+        names[cluster_id] = ", ".join(words)
     return names
 
 

@@ -58,3 +58,8 @@ def test_persona_names_come_from_centroids():
 def test_duplicate_persona_names_are_disambiguated():
     names = persona_names([[2.0], [1.0]], ["monetary_365d"])
     assert names == {0: "high-spend", 1: "high-spend (2)"}
+
+
+def test_same_words_in_another_order_get_the_next_distinctive_word():
+    names = persona_names([[2.0, 1.0, 0.5], [1.0, 2.0, -0.6]], ["monetary_365d", "frequency_365d", "tenure_days"])
+    assert names == {0: "high-spend, frequent", 1: "frequent, high-spend, new"}
