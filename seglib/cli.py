@@ -18,9 +18,7 @@ log = logging.getLogger("seglib")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", action="append", default=[], metavar="FILE", help="YAML config (repeatable)"
-    )
+    parser.add_argument("--config", action="append", default=[], metavar="FILE", help="YAML config (repeatable)")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -142,14 +140,10 @@ def _forget(spark, cfg: SeglibConfig, ctx, args: argparse.Namespace) -> int:
             return 2
         subjects = requests.select("subject")
         if args.subject:
-            subjects = subjects.unionByName(
-                spark.createDataFrame([(s,) for s in args.subject], "subject string")
-            )
+            subjects = subjects.unionByName(spark.createDataFrame([(s,) for s in args.subject], "subject string"))
     report = forget(spark, cfg, subjects, now=ctx.now, run_id=ctx.run_id)
     print(
-        json.dumps(
-            report if isinstance(report, dict) else getattr(report, "__dict__", report), indent=2, default=str
-        )
+        json.dumps(report if isinstance(report, dict) else getattr(report, "__dict__", report), indent=2, default=str)
     )
     return 0
 

@@ -110,10 +110,10 @@ def write_table(
 
 def with_column_comments(df: DataFrame, comments: Mapping[str, str]) -> DataFrame:
     """Put column comments into the schema metadata, which Delta stores with the write (no ALTER commit each)."""
-    for field in df.schema.fields:
-        text = comments.get(field.name)
-        if text is not None and field.metadata.get("comment") != text:
-            df = df.withMetadata(field.name, {**field.metadata, "comment": text})
+    for struct_field in df.schema.fields:
+        text = comments.get(struct_field.name)
+        if text is not None and struct_field.metadata.get("comment") != text:
+            df = df.withMetadata(struct_field.name, {**struct_field.metadata, "comment": text})
     return df
 
 
@@ -194,9 +194,7 @@ class Tables:
         self.catalog_schema = warehouse.catalog_schema
 
     def location(self, layer: str, name: str) -> str:
-        return (
-            str(Path(self.root) / layer / name) if "://" not in self.root else f"{self.root}/{layer}/{name}"
-        )
+        return str(Path(self.root) / layer / name) if "://" not in self.root else f"{self.root}/{layer}/{name}"
 
     def spec(self, layer: str, name: str, **kwargs) -> TableSpec:
         register = f"{self.catalog_schema}.{name}" if self.catalog_schema else None

@@ -119,9 +119,7 @@ def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> di
     logged = log_clustering(cfg, ctx, result, names)
     personas = personas_frame(spark, names, centers, result.feature_cols)
     assigned = with_persona(
-        assign_clusters(
-            result.model, features.select("subject_id", *result.feature_cols), result.feature_cols
-        ),
+        assign_clusters(result.model, features.select("subject_id", *result.feature_cols), result.feature_cols),
         personas,
     )
     membership = cluster_membership(
@@ -155,12 +153,7 @@ def snapshot_summary(spark: SparkSession, cfg: SeglibConfig, as_of: date) -> lis
     from pyspark.sql import functions as F
 
     location = Tables(cfg.warehouse).location("segments", "segment_summary")
-    rows = (
-        read_table(spark, location)
-        .where(F.col("snapshot_date") == F.lit(as_of))
-        .orderBy(F.desc("size"))
-        .collect()
-    )
+    rows = read_table(spark, location).where(F.col("snapshot_date") == F.lit(as_of)).orderBy(F.desc("size")).collect()
     return [r.asDict() for r in rows]
 
 

@@ -59,9 +59,7 @@ def local_jars(jars_dir: Path | None = None) -> list[str]:
     return jars
 
 
-def build_spark(
-    settings: SparkSettings, app_name: str = "seglib", warehouse_dir: str | None = None
-) -> SparkSession:
+def build_spark(settings: SparkSettings, app_name: str = "seglib", warehouse_dir: str | None = None) -> SparkSession:
     """Build (or reuse) the SparkSession for ``settings.home``."""
     from pyspark.sql import SparkSession
 

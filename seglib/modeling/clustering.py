@@ -39,9 +39,7 @@ class ClusteringResult:
 
 def _clusterer(cfg: ClusteringConfig, k: int):
     if cfg.algorithm == "kmeans":
-        return KMeans(
-            k=k, seed=cfg.seed, maxIter=cfg.max_iter, featuresCol=FEATURES_COL, predictionCol=CLUSTER_COL
-        )
+        return KMeans(k=k, seed=cfg.seed, maxIter=cfg.max_iter, featuresCol=FEATURES_COL, predictionCol=CLUSTER_COL)
     if cfg.algorithm == "bisecting_kmeans":
         return BisectingKMeans(
             k=k, seed=cfg.seed, maxIter=cfg.max_iter, featuresCol=FEATURES_COL, predictionCol=CLUSTER_COL
@@ -83,9 +81,7 @@ def fit_clustering(features: DataFrame, cfg: ClusteringConfig) -> ClusteringResu
     if missing:
         raise ValueError(f"clustering.features not in the feature table: {missing}")
     data = features.select("subject_id", *[F.col(c).cast("double").alias(c) for c in feature_cols]).cache()
-    evaluator = ClusteringEvaluator(
-        featuresCol=FEATURES_COL, predictionCol=CLUSTER_COL, metricName="silhouette"
-    )
+    evaluator = ClusteringEvaluator(featuresCol=FEATURES_COL, predictionCol=CLUSTER_COL, metricName="silhouette")
     silhouettes: dict[int, float] = {}
     costs: dict[int, float] = {}
     models: dict[int, PipelineModel] = {}

@@ -81,9 +81,7 @@ def persona_names(centers: list[list[float]], feature_cols: list[str], top: int 
     return names
 
 
-def personas_frame(
-    spark: SparkSession, names: dict[int, str], centers: list[list[float]], feature_cols: list[str]
-):
+def personas_frame(spark: SparkSession, names: dict[int, str], centers: list[list[float]], feature_cols: list[str]):
     """A tiny lookup DataFrame: cluster_id, persona, and the centroid as a feature->z map (for reports)."""
     rows = [
         (cid, names[cid], {f: float(v) for f, v in zip(feature_cols, centers[cid], strict=True)})

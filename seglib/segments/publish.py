@@ -66,9 +66,7 @@ def write_segments(membership: DataFrame, summary: DataFrame, tables: Tables, as
         column_comments=MEMBERSHIP_COMMENTS,
         partition_by=("snapshot_date",),
     )
-    summary_spec = tables.spec(
-        "segments", "segment_summary", comment="Segment sizes and shares per snapshot."
-    )
+    summary_spec = tables.spec("segments", "segment_summary", comment="Segment sizes and shares per snapshot.")
     for df, spec in ((membership, membership_spec), (summary, summary_spec)):
         exists = _exists(df, spec.location)
         write_table(df, spec, mode="overwrite", replace_where=where if exists else None)
