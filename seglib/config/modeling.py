@@ -21,10 +21,26 @@ class ClusteringConfig(StrictModel):
             "frequency_365d",
             "monetary_365d",
             "aov_365d",
-            "events_90d",
             "sessions_90d",
+            "engagement_index",
+            "searches_per_session_90d",
+            "support_tickets_90d",
+            "feature_uses_per_week_90d",
+            "cart_abandonment_rate_90d",
             "tenure_days",
+            "weekday_share",
         ]
+    )
+    log_features: list[str] = Field(
+        default_factory=lambda: [
+            "frequency_365d",
+            "monetary_365d",
+            "aov_365d",
+            "sessions_90d",
+            "support_tickets_90d",
+            "feature_uses_per_week_90d",
+        ],
+        description="Heavy-tailed, non-negative features compressed with log1p before scaling.",
     )
 
     @model_validator(mode="after")

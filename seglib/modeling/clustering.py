@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.clustering import BisectingKMeans, GaussianMixture, KMeans
 from pyspark.ml.evaluation import ClusteringEvaluator
-from pyspark.ml.feature import Imputer, StandardScaler, VectorAssembler
+from pyspark.ml.feature import Imputer, SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -49,10 +49,21 @@ def _clusterer(cfg: ClusteringConfig, k: int):
     )
 
 
-def preparation_stages(feature_cols: list[str]) -> list:
-    """Median imputation, assembly and standard scaling, as pipeline stages saved with the model."""
+def preparation_stages(feature_cols: list[str], log_features: list[str] | tuple[str, ...] = ()) -> list:
+    """log1p of heavy-tailed columns, median imputation, assembly and scaling: stages saved with the model."""
     imputed = [f"{c}__imputed" for c in feature_cols]
+    logged = [c for c in feature_cols if c in set(log_features)]
+    stages = []
+    if logged:
+        # Spend and counts are heavy-tailed: without compression a few whales dominate squared distances.
+        replace = ", ".join(f"log1p(greatest(`{c}`, 0D)) AS `{c}`" for c in logged)
+        stages.append(
+            SQLTransformer(
+                statement=f"SELECT * EXCEPT ({', '.join(f'`{c}`' for c in logged)}), {replace} FROM __THIS__"
+            )
+        )
     return [
+        *stages,
         Imputer(inputCols=feature_cols, outputCols=imputed, strategy="median"),
         VectorAssembler(inputCols=imputed, outputCol="features_raw", handleInvalid="keep"),
         # Not mean-centred: BisectingKMeans splits a centre by a multiplicative perturbation, which cannot split a
@@ -87,7 +98,8 @@ def fit_clustering(features: DataFrame, cfg: ClusteringConfig) -> ClusteringResu
     models: dict[int, PipelineModel] = {}
     try:
         for k in range(cfg.k_min, cfg.k_max + 1):
-            model = Pipeline(stages=[*preparation_stages(feature_cols), _clusterer(cfg, k)]).fit(data)
+            stages = [*preparation_stages(feature_cols, cfg.log_features), _clusterer(cfg, k)]
+            model = Pipeline(stages=stages).fit(data)
             scored = model.transform(data)
             silhouettes[k] = float(evaluator.evaluate(scored))
             costs[k] = _cost(model)

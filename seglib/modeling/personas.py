@@ -22,6 +22,11 @@ FEATURE_WORDS: dict[str, tuple[str, str]] = {
     "sessions_90d": ("frequent-visitor", "rare-visitor"),
     "tenure_days": ("long-tenured", "new"),
     "engagement_index": ("engaged", "disengaged"),
+    "searches_per_session_90d": ("searching", "non-searching"),
+    "support_tickets_90d": ("support-heavy", "self-sufficient"),
+    "feature_uses_per_week_90d": ("power-user", "light-user"),
+    "cart_abandonment_rate_90d": ("cart-abandoning", "decisive"),
+    "weekday_share": ("weekday", "weekend"),
 }
 
 
