@@ -1,0 +1,69 @@
+"""Benchmark results -> a markdown table (printed and saved as latest.md) and a timestamped JSON file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SPARK_VS_DUCKDB_TARGET = 4.0
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """The headline figures, one metric a row, with the environment in a line above."""
+    env, m = result["environment"], result["metrics"]
+    ratio = m.get("spark_rfm_vs_duckdb")
+    verdict = "n/a" if ratio is None else ("ok" if ratio <= SPARK_VS_DUCKDB_TARGET else "above target")
+    rows = [
+        ("raw events generated (actual / target)", f"{_fmt(m['raw_events'])} / {_fmt(result['args']['events'])}"),
+        ("generate seconds", _fmt(m["generate_seconds"])),
+        ("ingest seconds (full refresh)", _fmt(m["ingest_seconds"])),
+        ("ingest raw events / s", _fmt(m["ingest_events_per_second"], 0)),
+        (f"ingest raw events / s / core ({env['cores']} cores)", _fmt(m["ingest_events_per_second_per_core"], 0)),
+        ("ingest raw rows / s (all five tables)", _fmt(m["ingest_rows_per_second"], 0)),
+        ("feature subjects (N)", _fmt(m["feature_rows_n"])),
+        ("feature build seconds (N)", _fmt(m["features_n_seconds"])),
+        ("feature build seconds (2N)", _fmt(m.get("features_2n_seconds"))),
+        ("growth ratio time(2N)/time(N) (linear = 2.0)", _fmt(m.get("features_growth_ratio"))),
+        ("DuckDB RFM seconds (best run)", _fmt(m["duckdb_rfm_seconds"], 3)),
+        ("Spark RFM group seconds (best run)", _fmt(m["spark_rfm_seconds"], 3)),
+        (f"Spark RFM / DuckDB RFM (target <= {SPARK_VS_DUCKDB_TARGET:g}x)", f"{_fmt(ratio)} ({verdict})"),
+        ("full feature build (N) / DuckDB RFM", _fmt(m["features_n_vs_duckdb"])),
+        ("RFM subjects (Spark / DuckDB)", f"{_fmt(m['rfm_rows_spark'])} / {_fmt(m['rfm_rows_duckdb'])}"),
+        ("RFM mismatching rows (must be 0)", _fmt(m["rfm_mismatching_rows"])),
+        ("JVM peak RSS MB", _fmt(m.get("jvm_peak_rss_mb"), 0)),
+        ("Python + DuckDB peak RSS MB", _fmt(m.get("python_peak_rss_mb"), 0)),
+    ]
+    head = (
+        f"seglib benchmark {result['timestamp']}: as_of {result['args']['as_of']}, master {env['master']}, "
+        f"shuffle partitions {env['shuffle_partitions']}, Spark {env['spark']}, DuckDB {env['duckdb']}"
+    )
+    lines = [head, "", "| metric | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    lines += ["", "| phase | seconds |", "|---|---|"]
+    lines += [f"| {name} | {_fmt(sec)} |" for name, sec in result["phases"].items()]
+    lines += ["", f"RFM runs (seconds): {json.dumps(m.get('rfm_runs_seconds', {}))}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(result: dict[str, Any], results_dir: Path = RESULTS_DIR) -> tuple[Path, Path]:
+    """``<timestamp>.json`` (everything) and ``latest.md`` (the table); returns both paths."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    json_path = results_dir / f"{result['timestamp']}.json"
+    json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    md_path = results_dir / "latest.md"
+    md_path.write_text(markdown_table(result))
+    return json_path, md_path
