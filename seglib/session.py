@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 JARS_DIR_ENV = "SEGLIB_JARS_DIR"
+# Pseudonyms are Spark expressions whose HMAC key pads are 64-byte binary literals: redact them from plans shown in
+# explain(), the UI and event logs, so the key never appears outside the process that loaded it.
+KEY_LITERAL_REDACTION = "0x[0-9A-Fa-f]{128}"
+REDACTION_CONF = "spark.sql.redaction.string.regex"
 
 
 def detect_home() -> str:
@@ -67,7 +71,7 @@ def build_spark(settings: SparkSettings, app_name: str = "seglib", warehouse_dir
     if home == "databricks":
         active = SparkSession.getActiveSession()
         spark = active if active is not None else SparkSession.builder.getOrCreate()
-        _apply_runtime_conf(spark, settings.conf)
+        _apply_runtime_conf(spark, {REDACTION_CONF: _redaction_regex(settings.conf), **settings.conf})
         return spark
 
     builder = SparkSession.builder.appName(app_name)
@@ -93,11 +97,18 @@ def build_spark(settings: SparkSettings, app_name: str = "seglib", warehouse_dir
     )
     for key, value in settings.conf.items():
         builder = builder.config(key, value)
+    builder = builder.config(REDACTION_CONF, _redaction_regex(settings.conf))
     spark = builder.getOrCreate()
     if home == "local":
         spark.sparkContext.setLogLevel(settings.log_level)
     log.info("Spark %s session ready (home=%s)", spark.version, home)
     return spark
+
+
+def _redaction_regex(conf: dict[str, str]) -> str:
+    """The key-literal pattern, combined with any redaction pattern the user configured."""
+    user = conf.get(REDACTION_CONF)
+    return f"{user}|{KEY_LITERAL_REDACTION}" if user else KEY_LITERAL_REDACTION
 
 
 def _apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:

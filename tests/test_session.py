@@ -34,3 +34,22 @@ def test_importing_seglib_creates_no_session():
         "assert SparkSession.getActiveSession() is None\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_key_material_is_redacted_from_query_plans(spark):
+    import contextlib
+    import io
+
+    from pyspark.sql import functions as F
+
+    from seglib.privacy.keys import parse_key_ring
+    from seglib.privacy.pseudonymize import pseudonym
+
+    ring = parse_key_ring("ab" * 32)
+    df = spark.range(1).select(pseudonym(F.col("id").cast("string"), ring).alias("p"))
+    plan = io.StringIO()
+    with contextlib.redirect_stdout(plan):
+        df.explain(True)
+    assert "sha2" in plan.getvalue()
+    assert ring.active.ipad.hex().upper() not in plan.getvalue().upper()
+    assert ring.active.opad.hex().upper() not in plan.getvalue().upper()
