@@ -110,7 +110,8 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
         with mlflow_run(cfg, ctx, "seg-run"):
             if args.generate:
                 pipeline.stage_generate(spark, cfg, ctx)
-            pipeline.stage_ingest(spark, cfg, ctx, full_refresh=args.full_refresh)
+            # Regenerated raw tables replace the previous synthetic world: rebuild silver from them.
+            pipeline.stage_ingest(spark, cfg, ctx, full_refresh=args.full_refresh or args.generate)
             _log_ingest(ctx)
             pipeline.stage_features(spark, cfg, ctx)
             _log_features(ctx)
