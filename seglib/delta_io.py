@@ -87,20 +87,24 @@ def write_table(
     replace_where: str | None = None,
     overwrite_schema: bool = False,
 ) -> None:
-    """Write ``df`` as Delta at ``spec.location`` with seglib's properties and comments."""
+    """Write ``df`` as Delta at ``spec.location`` with seglib's properties and comments.
+
+    ``replace_where`` atomically replaces only the rows matching the predicate (e.g. one snapshot) of an existing
+    table.
+    """
     spark = df.sparkSession
     df = with_column_comments(df, spec.column_comments)
     writer = df.write.format("delta").mode(mode)
     if spec.partition_by:
         writer = writer.partitionBy(*spec.partition_by)
-    if replace_where:
+    created = not table_exists(spark, spec.location)
+    if replace_where and not created:  # a new table is simply created from df
         writer = writer.option("replaceWhere", replace_where)
     if overwrite_schema:
         writer = writer.option("overwriteSchema", "true")
     elif mode == "append":
         writer = writer.option("mergeSchema", "true")
     props = {**DEFAULT_TABLE_PROPERTIES, **spec.properties}
-    created = not table_exists(spark, spec.location)
     if created:
         for key, value in props.items():
             writer = writer.option(key, value)

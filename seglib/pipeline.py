@@ -91,9 +91,7 @@ def stage_features(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> s
         column_comments=feature_column_comments(cfg.features),
         partition_by=("snapshot_date",),
     )
-    exists = table_exists(spark, spec.location)
-    where = f"snapshot_date = DATE'{ctx.as_of.isoformat()}'"
-    write_table(features, spec, mode="overwrite", replace_where=where if exists else None)
+    write_table(features, spec, mode="overwrite", replace_where=f"snapshot_date = DATE'{ctx.as_of.isoformat()}'")
     ctx.results["features"] = spec.location
     return spec.location
 
@@ -167,5 +165,4 @@ __all__ = [
     "stage_features",
     "stage_generate",
     "stage_ingest",
-    "write_table",
 ]

@@ -68,12 +68,5 @@ def write_segments(membership: DataFrame, summary: DataFrame, tables: Tables, as
     )
     summary_spec = tables.spec("segments", "segment_summary", comment="Segment sizes and shares per snapshot.")
     for df, spec in ((membership, membership_spec), (summary, summary_spec)):
-        exists = _exists(df, spec.location)
-        write_table(df, spec, mode="overwrite", replace_where=where if exists else None)
+        write_table(df, spec, mode="overwrite", replace_where=where)
     return {"segment_membership": membership_spec.location, "segment_summary": summary_spec.location}
-
-
-def _exists(df: DataFrame, location: str) -> bool:
-    from seglib.delta_io import table_exists
-
-    return table_exists(df.sparkSession, location)
