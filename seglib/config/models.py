@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from seglib.config.base import StrictModel
 from seglib.config.features import FeaturesConfig
@@ -31,11 +31,26 @@ class SparkSettings(StrictModel):
     conf: dict[str, str] = Field(default_factory=dict, description="Extra spark.* settings, applied last.")
 
 
+def absolute_location(location: str) -> str:
+    """Relative local paths become absolute (Spark SQL's delta.`path` does not resolve relative ones);
+    URIs (``s3://``, ``dbfs:/``) and catalog names (no ``/``) are kept as they are."""
+    if ":" in location or "/" not in location:
+        return location
+    return str(Path(location).expanduser().resolve())
+
+
 class WarehouseConfig(StrictModel):
-    path: str = Field(".seglib/warehouse", description="Root folder/URI of every table seglib writes.")
+    path: str = Field(
+        ".seglib/warehouse", validate_default=True, description="Root folder/URI of every table seglib writes."
+    )
     catalog_schema: str | None = Field(
         None, description="If set, each table is also registered as an external table in this schema."
     )
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        return absolute_location(value if "/" in value or ":" in value else f"./{value}")
 
 
 class InputsConfig(StrictModel):
@@ -46,6 +61,11 @@ class InputsConfig(StrictModel):
     raw_orders: str | None = None
     raw_consents: str | None = None
     raw_texts: str | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        return absolute_location(value) if value else value
 
     def location(self, name: str, warehouse: WarehouseConfig) -> str:
         if name not in RAW_TABLES:

@@ -10,7 +10,15 @@ REPO = Path(__file__).resolve().parents[2]
 def test_defaults_validate_without_files():
     cfg = load_config()
     assert cfg.spark.home == "auto"
-    assert cfg.warehouse.path == ".seglib/warehouse"
+    assert cfg.warehouse.path == str(Path(".seglib/warehouse").resolve())  # relative paths resolved once
+
+
+def test_locations_are_made_absolute_but_uris_and_catalog_names_kept():
+    overrides = ["warehouse.path=s3://bucket/wh", "inputs.raw_events=data/ev", "inputs.raw_orders=sales.orders"]
+    cfg = load_config([], overrides)
+    assert cfg.warehouse.path == "s3://bucket/wh"
+    assert cfg.inputs.raw_events == str(Path("data/ev").resolve())
+    assert cfg.inputs.raw_orders == "sales.orders"
 
 
 @pytest.mark.parametrize("name,home", [("local", "local"), ("cluster", "cluster"), ("databricks", "databricks")])
