@@ -60,11 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace) -> SeglibConfig:
-    files = args.config or []
-    return load_config(files, args.overrides)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -72,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        cfg = _load(args)
+        cfg = load_config(args.config, args.overrides)
     except ConfigError as exc:
         print(f"seg: {exc}", file=sys.stderr)
         return 2
