@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
     from seglib import pipeline
-    from seglib.modeling.registry import mlflow_run
+    from seglib.tracking import mlflow_run
     from seglib.session import build_spark
 
     ctx = pipeline.RunContext.create(args.as_of, args.run_id)

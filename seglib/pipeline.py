@@ -107,7 +107,7 @@ def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> di
     """Fit clusterings over the k range, pick k, log + register the pipeline in MLflow, write memberships."""
     from seglib.modeling.clustering import assign_clusters, fit_clustering
     from seglib.modeling.personas import cluster_centers, persona_names, personas_frame, with_persona
-    from seglib.modeling.registry import log_clustering
+    from seglib.tracking import log_clustering
     from seglib.segments.publish import cluster_membership, segment_summary, write_segments
 
     features = read_features(spark, cfg, ctx.as_of)

@@ -1,16 +1,23 @@
-"""MLflow wiring: one place resolves the tracking store, the experiment and model logging defaults.
+"""Every MLflow call of seglib lives here: the tracking store, the experiment, the run of a command, and the
+logging and registration of fitted models.
 
-Locally the store is a sqlite file beside the warehouse (``.seglib/mlflow.db``),
-artifacts in ``.seglib/mlartifacts``;
-on a cluster or Databricks the URIs come from config.
+Locally the store is a sqlite file beside the warehouse (``.seglib/mlflow.db``), artifacts in
+``.seglib/mlartifacts``; on a cluster or Databricks the URIs come from config.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from seglib.config import SeglibConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from seglib.modeling.clustering import ClusteringResult
+    from seglib.pipeline import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +49,78 @@ def setup_mlflow(cfg: SeglibConfig) -> str:
     if artifact_location is None and "://" not in cfg.warehouse.path and not cfg.mlflow.tracking_uri:
         artifact_location = (_local_state_dir(cfg) / "mlartifacts").as_uri()
     return mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=artifact_location)
+
+
+
+@contextlib.contextmanager
+def mlflow_run(cfg: SeglibConfig, ctx: RunContext, name: str):
+    """The MLflow run of one seglib command (nested if one is already active), tagged with the seglib run id."""
+    import mlflow
+
+    experiment_id = setup_mlflow(cfg)
+    nested = mlflow.active_run() is not None
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=nested) as run:
+        mlflow.set_tags({"seglib.run_id": ctx.run_id, "seglib.as_of": ctx.as_of.isoformat()})
+        yield run
+
+
+def _selection_plot(result: ClusteringResult, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = sorted(result.silhouette_by_k)
+    fig, ax1 = plt.subplots(figsize=(6, 3.5))
+    ax1.plot(ks, [result.cost_by_k[k] for k in ks], "o-", color="tab:blue")
+    ax1.set_xlabel("k")
+    ax1.set_ylabel("within-cluster cost (elbow)", color="tab:blue")
+    ax2 = ax1.twinx()
+    ax2.plot(ks, [result.silhouette_by_k[k] for k in ks], "s--", color="tab:orange")
+    ax2.set_ylabel("silhouette", color="tab:orange")
+    ax1.axvline(result.k, color="grey", linestyle=":")
+    ax1.set_title(f"Model selection: chosen k={result.k}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def log_clustering(
+    cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult, personas: dict[int, str]
+) -> dict[str, Any]:
+    """Log and register the clustering pipeline; alias the new version ``champion``. Returns name/version/run id."""
+    import mlflow
+    import mlflow.spark
+    from mlflow import MlflowClient
+
+    model_name = f"{cfg.mlflow.registered_model_prefix}_clustering"
+    with mlflow_run(cfg, ctx, "cluster") as run:
+        c = cfg.clustering
+        mlflow.log_params(
+            {
+                "algorithm": c.algorithm,
+                "k_min": c.k_min,
+                "k_max": c.k_max,
+                "seed": c.seed,
+                "max_iter": c.max_iter,
+                "features": ",".join(result.feature_cols),
+                "chosen_k": result.k,
+            }
+        )
+        for k in sorted(result.silhouette_by_k):
+            mlflow.log_metric("silhouette", result.silhouette_by_k[k], step=k)
+            mlflow.log_metric("cost", result.cost_by_k[k], step=k)
+        mlflow.log_metric("chosen_silhouette", result.silhouette)
+        mlflow.log_dict({str(k): v for k, v in personas.items()}, "personas.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.log_artifact(str(_selection_plot(result, Path(tmp) / "model_selection.png")))
+        info = mlflow.spark.log_model(
+            result.model,
+            artifact_path="clustering_model",
+            registered_model_name=model_name,
+            pip_requirements=MODEL_PIP_REQUIREMENTS,
+        )
+        version = str(info.registered_model_version)
+        MlflowClient().set_registered_model_alias(model_name, "champion", version)
+        return {"model_name": model_name, "model_version": version, "mlflow_run_id": run.info.run_id}
