@@ -172,9 +172,10 @@ def bench_features(
 ) -> dict[str, Any]:
     """Time the pipeline's feature stage on the N silver and on a 2N silver made by a re-keyed copy."""
     from benchmarks.scale import sampled_silver, write_doubled_silver
-    from seglib.delta_io import Tables, read_table
+    from seglib.delta_io import read_table
     from seglib.features import build_features
     from seglib.pipeline import read_silver, stage_features
+    from seglib.tables import Warehouse
 
     m: dict[str, Any] = {}
     if not args.no_warmup:
@@ -191,7 +192,7 @@ def bench_features(
     cfg_2n = cfg.model_copy(deep=True)
     cfg_2n.warehouse.path = str(workdir / "warehouse_2n")
     with phases.timed("prepare_2n_silver (untimed in figures)"):
-        m["silver_rows_2n"] = write_doubled_silver(spark, Tables(cfg.warehouse), Tables(cfg_2n.warehouse))
+        m["silver_rows_2n"] = write_doubled_silver(spark, Warehouse.of(cfg), Warehouse.of(cfg_2n))
     with phases.timed("features_2n"):
         location = stage_features(spark, cfg_2n, ctx)
     m["feature_rows_2n"] = read_table(spark, location).count()
@@ -205,11 +206,12 @@ def bench_rfm(
 ) -> dict[str, Any]:
     """DuckDB reference vs Spark RFM group on the same Parquet orders (best of --repeat), then their diff."""
     from benchmarks.rfm_reference import compare_rfm, run_duckdb_rfm, run_spark_rfm
-    from seglib.delta_io import Tables, read_table
+    from seglib.delta_io import read_table
+    from seglib.tables import Warehouse
 
     orders, duck_out, spark_out = (str(workdir / "parquet" / p) for p in ("orders", "rfm_duckdb.parquet", "rfm_spark"))
     with phases.timed("export_orders_parquet (untimed in figures)"):
-        read_table(spark, Tables(cfg.warehouse).location("silver", "orders")).write.mode("overwrite").parquet(orders)
+        read_table(spark, Warehouse.of(cfg).location("silver/orders")).write.mode("overwrite").parquet(orders)
     repeat = max(1, args.repeat)
     runs: dict[str, list[float]] = {"duckdb_rfm": [], "spark_rfm": []}
     log.info("phase rfm: DuckDB and Spark, %d runs each", repeat)

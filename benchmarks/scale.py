@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seglib.delta_io import Tables, TableSpec, read_table, table_ref, write_table
-from seglib.pipeline import SILVER_TABLES
+from seglib.delta_io import TableSpec, read_table, table_ref, write_table
 from seglib.privacy.pseudonymize import PSEUDONYM_HEX_CHARS
+from seglib.tables import Warehouse, tables_in
 
 # Every identifier column a silver table may hold; re-keying all of them keeps the copy's ids distinct.
 REKEY_COLUMNS = ("subject_id", "anonymous_pseudonym", "event_id", "order_id", "session_id", "text_id")
@@ -32,12 +32,13 @@ def partition_columns(spark: SparkSession, location: str) -> list[str]:
     return list(spark.sql(f"DESCRIBE DETAIL {table_ref(location)}").first()["partitionColumns"])
 
 
-def write_doubled_silver(spark: SparkSession, source: Tables, target: Tables) -> dict[str, int]:
+def write_doubled_silver(spark: SparkSession, source: Warehouse, target: Warehouse) -> dict[str, int]:
     """Write every silver table the features read as (original + re-keyed copy); return the new row counts."""
     counts: dict[str, int] = {}
-    for name in SILVER_TABLES:
-        src = source.location("silver", name)
-        spec = TableSpec(location=target.location("silver", name), partition_by=partition_columns(spark, src))
+    for declared in tables_in("silver"):
+        name = declared.name
+        src = source.location(declared)
+        spec = TableSpec(location=target.location(declared), partition_by=partition_columns(spark, src))
         write_table(with_rekeyed_copy(read_table(spark, src)), spec, mode="overwrite", overwrite_schema=True)
         counts[name] = read_table(spark, spec.location).count()
     return counts

@@ -6,6 +6,7 @@ Every sub-command takes ``--config FILE`` (repeatable, later wins) and ``--set d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -13,8 +14,12 @@ from collections.abc import Sequence
 from datetime import date
 
 from seglib.config import ConfigError, SeglibConfig, load_config
+from seglib.errors import SeglibError
 
 log = logging.getLogger("seglib")
+
+# Failures caused by input, config or environment: one line on stderr, exit 2 (see seglib.errors).
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, SeglibError)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -68,62 +73,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         cfg = load_config(args.config, args.overrides)
-    except ConfigError as exc:
-        print(f"seg: {exc}", file=sys.stderr)
+        if args.command == "config":
+            print(json.dumps(cfg.model_dump(mode="json"), indent=2))
+            return 0
+        return dispatch(args, cfg)
+    except USER_ERRORS as exc:
+        # A user error is one line; the traceback is for bug reports (--verbose).
+        if args.verbose:
+            log.exception("seg %s failed", args.command)
+        print(f"seg {args.command}: {_one_line(exc)}", file=sys.stderr)
         return 2
-    if args.command == "config":
-        print(json.dumps(cfg.model_dump(mode="json"), indent=2))
-        return 0
-    return dispatch(args, cfg)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if not isinstance(exc, SeglibError | ConfigError) else text
 
 
 def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
     from seglib import pipeline
-    from seglib.tracking import mlflow_run
     from seglib.session import build_spark
 
     ctx = pipeline.RunContext.create(args.as_of, args.run_id)
     spark = build_spark(cfg.spark, app_name=f"seglib-{args.command}", warehouse_dir=cfg.warehouse.path)
     log.info("run %s as_of=%s warehouse=%s", ctx.run_id, ctx.as_of, cfg.warehouse.path)
     cmd = args.command
-    if cmd == "generate":
-        print(json.dumps(pipeline.stage_generate(spark, cfg, ctx), indent=2))
-    elif cmd == "ingest":
-        with mlflow_run(cfg, ctx, "ingest"):
-            pipeline.stage_ingest(spark, cfg, ctx, full_refresh=args.full_refresh)
-            _log_ingest(ctx)
-        print(_ingest_lines(ctx))
-    elif cmd == "features":
-        with mlflow_run(cfg, ctx, "features"):
-            print(pipeline.stage_features(spark, cfg, ctx))
-            _log_features(ctx)
-    elif cmd == "cluster":
-        with mlflow_run(cfg, ctx, "seg-cluster"):
-            pipeline.stage_cluster(spark, cfg, ctx)
-        print(render_summary(spark, cfg, ctx))
-    elif cmd == "run":
-        with mlflow_run(cfg, ctx, "seg-run"):
-            if args.generate:
-                pipeline.stage_generate(spark, cfg, ctx)
-            # Regenerated raw tables replace the previous synthetic world: rebuild silver from them.
-            pipeline.stage_ingest(spark, cfg, ctx, full_refresh=args.full_refresh or args.generate)
-            _log_ingest(ctx)
-            pipeline.stage_features(spark, cfg, ctx)
-            _log_features(ctx)
-            pipeline.stage_cluster(spark, cfg, ctx)
-        print(render_summary(spark, cfg, ctx))
-    elif cmd == "forget":
+    if cmd == "forget":
         return _forget(spark, cfg, ctx, args)
-    elif cmd == "vacuum":
+    if cmd == "vacuum":
         from seglib.privacy.erasure import vacuum_owned_tables
+        from seglib.run_lock import warehouse_lock
 
-        print(json.dumps(vacuum_owned_tables(spark, cfg), indent=2, default=str))
+        with warehouse_lock(spark, cfg, ctx, "vacuum"):
+            print(json.dumps(vacuum_owned_tables(spark, cfg), indent=2, default=str))
+        return 0
+    stages = {
+        "generate": ("generate",),
+        "ingest": ("ingest",),
+        "features": ("features",),
+        "cluster": ("cluster",),
+        "run": (*(("generate",) if args.generate else ()), "ingest", "features", "cluster"),
+    }[cmd]
+    result = pipeline.run(spark, cfg, ctx, stages, full_refresh=getattr(args, "full_refresh", False))
+    print(render_summary(spark, cfg, result))
     return 0
 
 
 def _forget(spark, cfg: SeglibConfig, ctx, args: argparse.Namespace) -> int:
     from seglib.delta_io import read_table
     from seglib.privacy.erasure import forget
+    from seglib.run_lock import warehouse_lock
 
     if not args.subject and not args.requests_table:
         print("seg forget: give --subject ID (repeatable) or --requests-table TABLE", file=sys.stderr)
@@ -137,64 +136,39 @@ def _forget(spark, cfg: SeglibConfig, ctx, args: argparse.Namespace) -> int:
         subjects = requests.select("subject")
         if args.subject:
             subjects = subjects.unionByName(spark.createDataFrame([(s,) for s in args.subject], "subject string"))
-    report = forget(spark, cfg, subjects, now=ctx.now, run_id=ctx.run_id)
-    print(
-        json.dumps(report if isinstance(report, dict) else getattr(report, "__dict__", report), indent=2, default=str)
-    )
+    with warehouse_lock(spark, cfg, ctx, "forget"):
+        report = forget(spark, cfg, subjects, now=ctx.now, run_id=ctx.run_id)
+    print(json.dumps(dataclasses.asdict(report), indent=2, default=str))
     return 0
 
 
-def _log_ingest(ctx) -> None:
-    import mlflow
-
-    report = ctx.results.get("ingest")
-    metrics = getattr(report, "mlflow_metrics", None)
-    if callable(metrics):
-        mlflow.log_metrics(metrics())
-
-
-def _log_features(ctx) -> None:
-    """RFM score thresholds travel with the run so scores can be reproduced or reused."""
-    import mlflow
-
-    if "rfm_thresholds" in ctx.results:
-        mlflow.log_dict(ctx.results["rfm_thresholds"], "rfm_thresholds.json")
-
-
-def _ingest_lines(ctx) -> str:
-    report = ctx.results.get("ingest")
-    return str(report.summary()) if hasattr(report, "summary") else str(report)
-
-
-def render_summary(spark, cfg: SeglibConfig, ctx) -> str:
-    """Human summary of a run: segments, sizes, and where every table is."""
-    from seglib.delta_io import Tables
+def render_summary(spark, cfg: SeglibConfig, result) -> str:
+    """Human summary of a run: what each stage did, the segments, and where every table is."""
     from seglib.pipeline import snapshot_summary
+    from seglib.tables import Warehouse
     from seglib.tracking import tracking_uri
 
-    tables = Tables(cfg.warehouse)
+    ctx = result.context
+    wh = Warehouse.of(cfg)
     lines = [f"seglib run {ctx.run_id}  snapshot {ctx.as_of}"]
-    if "ingest" in ctx.results:
-        lines.append("ingest: " + _ingest_lines(ctx))
-    cluster = ctx.results.get("cluster", {})
-    if cluster:
-        lines.append(
-            f"model: {cluster['model_name']} v{cluster['model_version']} (alias champion), "
-            f"k={cluster['k']}, silhouette={cluster['silhouette']:.3f}"
-        )
-    lines.append(f"{'segment':<40} {'size':>8} {'share':>7}")
-    for row in snapshot_summary(spark, cfg, ctx.as_of):
-        lines.append(f"{row['segment_name']:<40} {row['size']:>8} {row['share']:>7.1%}")
+    if result.generate is not None:
+        lines.append("generate: " + ", ".join(f"{k}={v}" for k, v in result.generate.counts.items()))
+    if result.ingest is not None:
+        lines.append("ingest: " + result.ingest.summary())
+    if result.features is not None:
+        lines.append(f"features: {result.features.location} (text engine: {result.features.text_engine})")
+    shown = ["raw/raw_events", "silver/events", "ops/quarantine", "features/subject_features"]
+    if result.cluster is not None:
+        c = result.cluster
+        lines.append(f"model: {c.model_name} v{c.model_version}, k={c.k}, silhouette={c.silhouette:.3f}")
+        for metric, value in c.truth_scores.items():
+            lines.append(f"against the planted truth: {metric}={value:.3f}")
+        lines.append(f"{'segment':<40} {'size':>8} {'share':>7}")
+        for row in snapshot_summary(spark, cfg, ctx.as_of):
+            lines.append(f"{row['segment_name']:<40} {row['size']:>8} {row['share']:>7.1%}")
+        shown += ["segments/segment_membership", "segments/segment_summary"]
     lines.append("tables:")
-    for layer, name in [
-        ("raw", "raw_events"),
-        ("silver", "events"),
-        ("ops", "quarantine"),
-        ("features", "subject_features"),
-        ("segments", "segment_membership"),
-        ("segments", "segment_summary"),
-    ]:
-        lines.append(f"  {layer + '/' + name:<28} {tables.location(layer, name)}")
+    lines += [f"  {name:<28} {wh.location(name)}" for name in shown]
     lines.append(f"mlflow: {tracking_uri(cfg)}")
     return "\n".join(lines)
 

@@ -10,13 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
-
-    from seglib.config import WarehouseConfig
 
 log = logging.getLogger(__name__)
 
@@ -180,26 +177,26 @@ def delete_where(spark: SparkSession, location: str, condition: str) -> None:
         delta_table(spark, location).delete(condition)
 
 
-def vacuum(spark: SparkSession, location: str, retention_hours: float) -> None:
-    """Physically remove files no longer referenced by versions newer than ``retention_hours``."""
+RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+
+
+def vacuum(spark: SparkSession, location: str, retention_hours: float, allow_short_retention: bool = False) -> None:
+    """Physically remove files no longer referenced by versions newer than ``retention_hours``.
+
+    Delta refuses retentions under its safety interval (7 days) because a concurrent reader or writer may still need
+    the files; ``allow_short_retention`` lifts the check for this call only (the session setting is restored).
+    """
     if not table_exists(spark, location):
         return
-    if retention_hours < 168:
-        # Delta refuses short retentions unless told the operator knows no reader needs old versions.
-        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-    delta_table(spark, location).vacuum(retention_hours)
-
-
-class Tables:
-    """Locations of every table seglib owns, under ``warehouse.path`` by layer."""
-
-    def __init__(self, warehouse: WarehouseConfig):
-        self.root = warehouse.path
-        self.catalog_schema = warehouse.catalog_schema
-
-    def location(self, layer: str, name: str) -> str:
-        return str(Path(self.root) / layer / name) if "://" not in self.root else f"{self.root}/{layer}/{name}"
-
-    def spec(self, layer: str, name: str, **kwargs) -> TableSpec:
-        register = f"{self.catalog_schema}.{name}" if self.catalog_schema else None
-        return TableSpec(location=self.location(layer, name), register_as=register, **kwargs)
+    if not allow_short_retention:
+        delta_table(spark, location).vacuum(retention_hours)
+        return
+    previous = spark.conf.get(RETENTION_CHECK_CONF, None)
+    spark.conf.set(RETENTION_CHECK_CONF, "false")
+    try:
+        delta_table(spark, location).vacuum(retention_hours)
+    finally:
+        if previous is None:
+            spark.conf.unset(RETENTION_CHECK_CONF)
+        else:
+            spark.conf.set(RETENTION_CHECK_CONF, previous)

@@ -1,114 +1,158 @@
-"""The stages of a seglib run and the function that chains them.
+"""The orchestrator: the stages of a seglib run, each returning a typed result, and the one function that runs them.
 
-Each stage reads its inputs from Delta, writes its outputs to Delta, and records what it did in the shared
-:class:`RunContext`, so a stage can run alone (``seg ingest``, ``seg features`` ...) or as part of ``seg run``.
+``seg`` (every sub-command that computes something) and the ``jobs/*.py`` entry points both call :func:`run`; a stage
+can run alone (``seg ingest``, ``seg features`` ...) or chained (``seg run``). :func:`run` holds the warehouse's run
+lock for its whole duration (two runs on one warehouse are serialized: the second fails at once with a clear
+message) and wraps the stages in one MLflow run.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
-from seglib.config.models import RAW_TABLES
-from seglib.delta_io import Tables, read_table, table_exists, write_table
+from seglib.delta_io import read_table, table_exists, write_table
+from seglib.errors import MissingInputError
+from seglib.tables import RAW_INPUTS, Warehouse, tables_in
 
 log = logging.getLogger(__name__)
 
-SILVER_TABLES = ("events", "customers", "orders", "consents", "texts")
+STAGES = ("generate", "ingest", "features", "cluster")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunContext:
-    """Identity and clock of one run: ``as_of`` is the snapshot date; ``now`` the run's wall-clock reference."""
+    """Identity and clock of one run: ``as_of`` is the snapshot date; ``now`` the run's reference instant."""
 
     as_of: date
     now: datetime
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
-    results: dict[str, Any] = field(default_factory=dict)
+    run_id: str
 
     @classmethod
     def create(cls, as_of: date | None = None, run_id: str | None = None) -> RunContext:
         wall = datetime.now(UTC).replace(tzinfo=None)
         day = as_of or wall.date()
-        # Replaying history: "now" is the end of the snapshot day, so nothing after it counts as valid yet.
+        # Replaying history: "now" is the snapshot cut-off (00:00 UTC of as_of), so nothing after it counts as
+        # valid yet and the run's output does not depend on the day it is replayed.
         now = wall if day >= wall.date() else datetime.combine(day, time(0, 0))
         return cls(as_of=day, now=now, run_id=run_id or uuid.uuid4().hex[:16])
 
 
-def raw_locations(cfg: SeglibConfig) -> dict[str, str]:
-    return {name: cfg.inputs.location(name, cfg.warehouse) for name in RAW_TABLES}
+@dataclass(frozen=True)
+class GenerateResult:
+    counts: dict[str, int]
 
 
-def truth_location(cfg: SeglibConfig) -> str:
-    return Tables(cfg.warehouse).location("raw", "planted_truth")
+@dataclass(frozen=True)
+class FeaturesResult:
+    location: str
+    rfm_thresholds: dict[str, Any] | None
+    text_engine: str
 
 
-def stage_generate(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> dict[str, int]:
+@dataclass(frozen=True)
+class ClusterResult:
+    model_name: str
+    model_version: str
+    mlflow_run_id: str
+    k: int
+    silhouette: float
+    personas: dict[int, str]
+    tables: dict[str, str]
+    truth_scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """What a run did, stage by stage (None: the stage did not run)."""
+
+    context: RunContext
+    generate: GenerateResult | None = None
+    ingest: Any = None  # seglib.ingest.run.IngestReport
+    features: FeaturesResult | None = None
+    cluster: ClusterResult | None = None
+
+
+# ---------------------------------------------------------------------------------------------------- stages
+
+
+def stage_generate(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> GenerateResult:
     """Write the five raw tables (and the planted truth) from the synthetic generator."""
     from seglib.generate import generate_raw_tables
 
-    counts = generate_raw_tables(spark, cfg.generator, raw_locations(cfg), truth_location(cfg), ctx.as_of)
-    ctx.results["generate"] = counts
-    return counts
+    wh = Warehouse.of(cfg)
+    locations = {name: wh.location(f"raw/{name}") for name in RAW_INPUTS}
+    counts = generate_raw_tables(spark, cfg.generator, locations, wh.location("raw/planted_truth"), ctx.as_of)
+    return GenerateResult(counts)
 
 
 def stage_ingest(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, full_refresh: bool = False):
     """Raw -> validated, de-duplicated, pseudonymous silver tables (+ quarantine and DQ metrics)."""
     from seglib.ingest import run_ingest
 
-    missing = [loc for loc in raw_locations(cfg).values() if not table_exists(spark, loc)]
+    wh = Warehouse.of(cfg)
+    missing = [
+        f"{n} ({wh.location(f'raw/{n}')})" for n in RAW_INPUTS if not table_exists(spark, wh.location(f"raw/{n}"))
+    ]
     if missing:
-        raise FileNotFoundError(
-            f"raw input table(s) not found: {missing}. Run `seg generate` or point inputs.* at your tables."
+        raise MissingInputError(
+            f"raw input table(s) not found: {', '.join(missing)}. Run `seg generate`, or point inputs.<name> at your "
+            "tables (see README, 'Pointing seglib at your own tables')"
         )
-    report = run_ingest(spark, cfg, run_id=ctx.run_id, now=ctx.now, full_refresh=full_refresh)
-    ctx.results["ingest"] = report
-    return report
+    return run_ingest(spark, cfg, run_id=ctx.run_id, now=ctx.now, full_refresh=full_refresh, as_of=ctx.as_of)
 
 
 def read_silver(spark: SparkSession, cfg: SeglibConfig) -> dict[str, DataFrame]:
-    tables = Tables(cfg.warehouse)
-    return {name: read_table(spark, tables.location("silver", name)) for name in SILVER_TABLES}
+    """Every silver table; one that was never written reads as empty with its declared schema."""
+    wh = Warehouse.of(cfg)
+    out = {}
+    for t in tables_in("silver"):
+        location = wh.location(t)
+        out[t.name] = (
+            read_table(spark, location) if table_exists(spark, location) else spark.createDataFrame([], t.schema)
+        )
+    return out
 
 
-def stage_features(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> str:
+def stage_features(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> FeaturesResult:
     """Silver -> one feature row per consenting subject for the snapshot date (replaces that snapshot only)."""
     from seglib.features import build_feature_set, feature_column_comments
 
     feature_set = build_feature_set(read_silver(spark, cfg), cfg.features, ctx.as_of)
-    features = feature_set.features
-    ctx.results["rfm_thresholds"] = feature_set.rfm_thresholds.to_dict()
-    spec = Tables(cfg.warehouse).spec(
-        "features",
-        "subject_features",
-        comment="One row per subject per snapshot_date; point-in-time correct (data before the snapshot day).",
+    engine = getattr(feature_set, "text_engine", "builtin")
+    spec = Warehouse.of(cfg).spec(
+        "features/subject_features",
         column_comments=feature_column_comments(cfg.features),
-        partition_by=("snapshot_date",),
+        **{"seglib.text_engine": engine},
     )
-    write_table(features, spec, mode="overwrite", replace_where=f"snapshot_date = DATE'{ctx.as_of.isoformat()}'")
-    ctx.results["features"] = spec.location
-    return spec.location
+    write_table(
+        feature_set.features, spec, mode="overwrite", replace_where=f"snapshot_date = DATE'{ctx.as_of.isoformat()}'"
+    )
+    thresholds = feature_set.rfm_thresholds.to_dict() if feature_set.rfm_thresholds is not None else None
+    return FeaturesResult(spec.location, thresholds, engine)
 
 
 def read_features(spark: SparkSession, cfg: SeglibConfig, as_of: date) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    location = Tables(cfg.warehouse).location("features", "subject_features")
+    location = Warehouse.of(cfg).location("features/subject_features")
+    if not table_exists(spark, location):
+        raise MissingInputError(f"no feature table at {location}: run `seg features` (or `seg run`) first")
     return read_table(spark, location).where(F.col("snapshot_date") == F.lit(as_of))
 
 
-def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> dict[str, Any]:
+def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> ClusterResult:
     """Fit clusterings over the k range, pick k, log + register the pipeline in MLflow, write memberships."""
     from seglib.modeling.clustering import assign_clusters, fit_clustering
     from seglib.modeling.personas import cluster_centers, persona_names, personas_frame, with_persona
-    from seglib.tracking import log_clustering
     from seglib.segments.publish import cluster_membership, segment_summary, write_segments
+    from seglib.tracking import log_clustering
 
     features = read_features(spark, cfg, ctx.as_of)
     result = fit_clustering(features, cfg.clustering)
@@ -124,42 +168,70 @@ def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> di
         assigned, ctx.as_of, logged["model_name"], logged["model_version"], ctx.run_id, ctx.now
     )
     summary = segment_summary(membership, cfg.segments.min_segment_size)
-    locations = write_segments(membership, summary, Tables(cfg.warehouse), ctx.as_of)
-    out = {**logged, "k": result.k, "silhouette": result.silhouette, "personas": names, "tables": locations}
-    ctx.results["cluster"] = out
-    return out
+    locations = write_segments(membership, summary, Warehouse.of(cfg), ctx.as_of)
+    return ClusterResult(
+        model_name=logged["model_name"],
+        model_version=logged["model_version"],
+        mlflow_run_id=logged["mlflow_run_id"],
+        k=result.k,
+        silhouette=result.silhouette,
+        personas=names,
+        tables=locations,
+    )
 
 
-def run_all(
+# ---------------------------------------------------------------------------------------------------- orchestrator
+
+
+def run(
     spark: SparkSession,
     cfg: SeglibConfig,
     ctx: RunContext,
-    generate: bool = False,
+    stages: Sequence[str],
     full_refresh: bool = False,
-) -> RunContext:
-    """generate (optional) -> ingest -> features -> cluster -> segments."""
-    if generate:
-        stage_generate(spark, cfg, ctx)
-    stage_ingest(spark, cfg, ctx, full_refresh=full_refresh)
-    stage_features(spark, cfg, ctx)
-    stage_cluster(spark, cfg, ctx)
-    return ctx
+) -> RunResult:
+    """Run ``stages`` (in pipeline order) under the warehouse's run lock and one MLflow run.
+
+    Regenerated raw tables replace the previous synthetic world, so ingest after ``generate`` is a full refresh.
+    """
+    from seglib.run_lock import warehouse_lock
+    from seglib.tracking import log_features_result, log_ingest_report, mlflow_run
+
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        raise ValueError(f"unknown stages {unknown}; expected some of {STAGES}")
+    result = RunResult(ctx)
+    with warehouse_lock(spark, cfg, ctx), mlflow_run(cfg, ctx, f"seg-{'-'.join(stages)}"):
+        if "generate" in stages:
+            result.generate = stage_generate(spark, cfg, ctx)
+        if "ingest" in stages:
+            result.ingest = stage_ingest(spark, cfg, ctx, full_refresh=full_refresh or "generate" in stages)
+            log_ingest_report(result.ingest)
+        if "features" in stages:
+            result.features = stage_features(spark, cfg, ctx)
+            log_features_result(result.features)
+        if "cluster" in stages:
+            result.cluster = stage_cluster(spark, cfg, ctx)
+    return result
 
 
 def snapshot_summary(spark: SparkSession, cfg: SeglibConfig, as_of: date) -> list[dict[str, Any]]:
     """The segment summary of one snapshot (k rows: safe to bring to the driver)."""
-    from pyspark.sql import functions as F
-
-    location = Tables(cfg.warehouse).location("segments", "segment_summary")
+    location = Warehouse.of(cfg).location("segments/segment_summary")
     rows = read_table(spark, location).where(F.col("snapshot_date") == F.lit(as_of)).orderBy(F.desc("size")).collect()
     return [r.asDict() for r in rows]
 
 
 __all__ = [
+    "STAGES",
+    "ClusterResult",
+    "FeaturesResult",
+    "GenerateResult",
     "RunContext",
+    "RunResult",
     "read_features",
     "read_silver",
-    "run_all",
+    "run",
     "snapshot_summary",
     "stage_cluster",
     "stage_features",

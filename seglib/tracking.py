@@ -12,8 +12,10 @@ import logging
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from seglib.config import SeglibConfig
+from seglib.errors import SeglibError
 
 if TYPE_CHECKING:  # pragma: no cover
     from seglib.modeling.clustering import ClusteringResult
@@ -25,14 +27,26 @@ log = logging.getLogger(__name__)
 MODEL_PIP_REQUIREMENTS = ["pyspark==4.1.2", "mlflow==3.17.2", "seglib"]
 
 
-def _local_state_dir(cfg: SeglibConfig) -> Path:
-    return Path(cfg.warehouse.path).resolve().parent
+def _local_state_dir(cfg: SeglibConfig) -> Path | None:
+    """The folder beside a local warehouse (a plain path or a ``file:`` URI); None for remote warehouses."""
+    path = cfg.warehouse.path
+    if path.startswith("file:"):
+        path = urlparse(path).path
+    elif ":" in path:
+        return None
+    return Path(path).resolve().parent
 
 
 def tracking_uri(cfg: SeglibConfig) -> str:
     if cfg.mlflow.tracking_uri:
         return cfg.mlflow.tracking_uri
-    return f"sqlite:///{_local_state_dir(cfg) / 'mlflow.db'}"
+    state = _local_state_dir(cfg)
+    if state is None:
+        raise SeglibError(
+            f"mlflow.tracking_uri must be set for a remote warehouse ({cfg.warehouse.path}); "
+            "the embedded sqlite store is only for local warehouses"
+        )
+    return f"sqlite:///{state / 'mlflow.db'}"
 
 
 def setup_mlflow(cfg: SeglibConfig) -> str:
@@ -46,8 +60,9 @@ def setup_mlflow(cfg: SeglibConfig) -> str:
     if experiment is not None:
         return experiment.experiment_id
     artifact_location = cfg.mlflow.artifact_location
-    if artifact_location is None and "://" not in cfg.warehouse.path and not cfg.mlflow.tracking_uri:
-        artifact_location = (_local_state_dir(cfg) / "mlartifacts").as_uri()
+    state = _local_state_dir(cfg)
+    if artifact_location is None and state is not None and not cfg.mlflow.tracking_uri:
+        artifact_location = (state / "mlartifacts").as_uri()
     return mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=artifact_location)
 
 
@@ -62,6 +77,22 @@ def mlflow_run(cfg: SeglibConfig, ctx: RunContext, name: str):
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=nested) as run:
         mlflow.set_tags({"seglib.run_id": ctx.run_id, "seglib.as_of": ctx.as_of.isoformat()})
         yield run
+
+
+def log_ingest_report(report) -> None:
+    """The ingest run's DQ metrics (row accounting, rates, completeness) as MLflow metrics."""
+    import mlflow
+
+    mlflow.log_metrics(report.mlflow_metrics())
+
+
+def log_features_result(result) -> None:
+    """The text engine that ran, and the RFM score thresholds (so scores can be reproduced or reused)."""
+    import mlflow
+
+    mlflow.set_tag("seglib.text_engine", result.text_engine)
+    if result.rfm_thresholds is not None:
+        mlflow.log_dict(result.rfm_thresholds, "rfm_thresholds.json")
 
 
 def _selection_plot(result: ClusteringResult, path: Path) -> Path:

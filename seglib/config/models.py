@@ -18,8 +18,6 @@ from seglib.config.modeling import ClusteringConfig
 from seglib.config.privacy import PrivacyConfig
 from seglib.config.segments import SegmentsConfig
 
-RAW_TABLES = ("raw_events", "raw_crm_customers", "raw_orders", "raw_consents", "raw_texts")
-
 
 class SparkSettings(StrictModel):
     home: Literal["auto", "local", "cluster", "databricks"] = "auto"
@@ -46,6 +44,9 @@ class WarehouseConfig(StrictModel):
     catalog_schema: str | None = Field(
         None, description="If set, each table is also registered as an external table in this schema."
     )
+    run_lock_minutes: float = Field(
+        360, gt=0, description="Lease of the warehouse run lock: a crashed run blocks others at most this long."
+    )
 
     @field_validator("path")
     @classmethod
@@ -66,12 +67,6 @@ class InputsConfig(StrictModel):
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
         return absolute_location(value) if value else value
-
-    def location(self, name: str, warehouse: WarehouseConfig) -> str:
-        if name not in RAW_TABLES:
-            raise KeyError(f"unknown raw table {name!r}; expected one of {RAW_TABLES}")
-        explicit = getattr(self, name)
-        return explicit if explicit else str(Path(warehouse.path) / "raw" / name)
 
 
 class MlflowConfig(StrictModel):

@@ -26,6 +26,11 @@ class PrivacyConfig(StrictModel):
     vacuum_retention_hours: float = Field(
         168, ge=0, description="VACUUM retention: erased rows stay in old Delta versions until this has passed."
     )
+    vacuum_allow_short_retention: bool = Field(
+        False,
+        description="Allow a retention under Delta's 7-day safety check (for that vacuum only): readers or writers "
+        "still using older versions may fail.",
+    )
     erasure_excluded_layers: list[str] = Field(
         default_factory=lambda: ["raw"],
         description="Warehouse layers `forget`/`vacuum` never touch (raw inputs belong to their source systems).",

@@ -26,87 +26,17 @@ from seglib.generate.defects import (
 from seglib.generate.rand import Rng
 from seglib.generate.subjects import planted_truth, subjects
 from seglib.generate.texts import texts
+from seglib.tables import RAW_INPUTS, raw_input, table
 
 log = logging.getLogger(__name__)
 
-# (column, Spark type, comment) per raw table: the raw input contract.
+# (column, Spark type, comment) per raw table: the raw input contract, as declared in seglib.tables.
 CONTRACT: dict[str, list[tuple[str, str, str]]] = {
-    "raw_events": [
-        ("event_id", "string", "Event identifier (duplicates possible in raw data)"),
-        ("event_ts", "timestamp", "When the event happened (UTC)"),
-        ("anonymous_id", "string", "Device/cookie identifier, present before and after login"),
-        ("customer_id", "string", "CRM customer id when logged in, else null"),
-        ("session_id", "string", "Web/app session identifier"),
-        ("event_type", "string", "page_view, product_view, search, add_to_cart, checkout, purchase, ..."),
-        ("channel", "string", "web, app, email or social"),
-        ("device", "string", "desktop, mobile or tablet"),
-        ("country", "string", "ISO-3166 alpha-2 country"),
-        ("content_category", "string", "Category of the content or product involved"),
-        ("product_id", "string", "Product involved, for product events"),
-        ("revenue", "decimal(18,2)", "Purchase amount; null unless a purchase"),
-        ("currency", "string", "ISO-4217 currency of revenue"),
-        ("properties", "map<string,string>", "Free-form event properties (query, promo_code, feature, ...)"),
-    ],
-    "raw_crm_customers": [
-        ("customer_id", "string", "CRM customer id"),
-        ("email", "string", "E-mail address (PII)"),
-        ("phone", "string", "Phone number (PII)"),
-        ("first_name", "string", "First name (PII)"),
-        ("last_name", "string", "Last name (PII)"),
-        ("birth_date", "date", "Date of birth (PII)"),
-        ("gender", "string", "female, male, nonbinary or null"),
-        ("country", "string", "ISO-3166 alpha-2 country"),
-        ("postal_code", "string", "Postal code (PII)"),
-        ("income_band", "string", "low, lower_middle, upper_middle, high"),
-        ("signup_date", "date", "Account creation date"),
-        ("company_name", "string", "Employer, for business customers"),
-        ("company_size", "int", "Employees of the company"),
-        ("industry", "string", "Industry of the company"),
-        ("job_title", "string", "Job title"),
-        ("plan", "string", "free, basic, premium or enterprise"),
-        ("updated_at", "timestamp", "Version time; the latest version per customer wins"),
-        ("is_deleted", "boolean", "True on the version that deletes the customer"),
-    ],
-    "raw_orders": [
-        ("order_id", "string", "Order identifier"),
-        ("customer_id", "string", "CRM customer id"),
-        ("order_ts", "timestamp", "Order time (UTC)"),
-        ("amount", "decimal(18,2)", "Order amount"),
-        ("currency", "string", "ISO-4217 currency"),
-        ("status", "string", "completed, refunded or cancelled"),
-        ("items", "int", "Number of items"),
-        ("product_category", "string", "Main product category"),
-    ],
-    "raw_consents": [
-        ("subject_id", "string", "customer_id or anonymous_id"),
-        ("purpose", "string", "analytics, personalization or marketing_email"),
-        ("granted", "boolean", "Consent given (true) or withdrawn (false)"),
-        ("updated_at", "timestamp", "Decision time; the latest per subject and purpose wins"),
-    ],
-    "raw_texts": [
-        ("text_id", "string", "Text identifier"),
-        ("customer_id", "string", "Author's customer id, if known"),
-        ("anonymous_id", "string", "Author's anonymous id, if not a known customer"),
-        ("source", "string", "survey, support_ticket or review"),
-        ("text", "string", "Free text; may contain e-mail addresses or phone numbers"),
-        ("created_at", "timestamp", "When the text was written (UTC)"),
-    ],
+    name: [(c.name, c.type, c.comment) for c in raw_input(name).columns] for name in RAW_INPUTS
 }
-TRUTH_CONTRACT = [
-    ("customer_id", "string", "CRM customer id (null for anonymous-only visitors)"),
-    ("anonymous_id", "string", "The subject's anonymous id"),
-    ("planted_segment", "string", "Behavioural segment the generator planted"),
-    ("is_anonymous_only", "boolean", "Visitor never identified"),
-    ("is_deleted", "boolean", "Latest CRM version deletes the customer"),
-]
-TABLE_COMMENTS = {
-    "raw_events": "Synthetic clickstream (seg generate): includes deliberately invalid rows",
-    "raw_crm_customers": "Synthetic CRM change log (seg generate): fake PII",
-    "raw_orders": "Synthetic orders matching purchase events (seg generate)",
-    "raw_consents": "Synthetic consent decisions (seg generate)",
-    "raw_texts": "Synthetic surveys, support tickets and reviews (seg generate)",
-    "truth": "Planted segments of the synthetic data, for evaluating segmentation",
-}
+TRUTH = table("raw", "planted_truth")
+TRUTH_CONTRACT = [(c.name, c.type, c.comment) for c in TRUTH.columns]
+TABLE_COMMENTS = {name: raw_input(name).comment for name in RAW_INPUTS} | {"truth": TRUTH.comment}
 
 
 @dataclass(frozen=True)

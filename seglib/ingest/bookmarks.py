@@ -10,12 +10,13 @@ from datetime import datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seglib.delta_io import Tables, current_version, is_path, merge_upsert, read_table, table_exists, table_ref
+from seglib.delta_io import current_version, is_path, merge_upsert, read_table, table_exists, table_ref
 from seglib.ingest.rules import as_utc_instant
+from seglib.tables import Warehouse, table
 
 log = logging.getLogger(__name__)
 
-BOOKMARKS = "ingest_bookmarks"
+BOOKMARKS = table("ops", "ingest_bookmarks")
 _CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
 _FILE = "_ingest_file_path"
 
@@ -32,25 +33,18 @@ class RawBatch:
     method: str  # full | cdf | file_diff | none
 
 
-def load_bookmarks(spark: SparkSession, tables: Tables) -> dict[str, int]:
+def load_bookmarks(spark: SparkSession, tables: Warehouse) -> dict[str, int]:
     """Last successfully ingested raw version per raw table (a handful of ops rows)."""
-    location = tables.location("ops", BOOKMARKS)
+    location = tables.location(BOOKMARKS)
     if not table_exists(spark, location):
         return {}
     return {r["table_name"]: int(r["version"]) for r in read_table(spark, location).collect()}
 
 
-def save_bookmarks(spark: SparkSession, tables: Tables, batches: Mapping[str, RawBatch], run_id: str, now: datetime):
+def save_bookmarks(spark: SparkSession, tables: Warehouse, batches: Mapping[str, RawBatch], run_id: str, now: datetime):
     """Record the versions this run reached; called only after every silver write succeeded."""
     rows = [(b.table, b.location, b.version, run_id, as_utc_instant(now)) for b in batches.values()]
-    schema = "table_name string, location string, version long, run_id string, updated_at timestamp"
-    spec = tables.spec(
-        "ops",
-        BOOKMARKS,
-        comment="Last raw Delta version each raw table was ingested up to (incremental ingest).",
-        column_comments={"version": "Raw table Delta version fully ingested by run_id."},
-    )
-    merge_upsert(spark.createDataFrame(rows, schema), spec, keys=["table_name"])
+    merge_upsert(spark.createDataFrame(rows, BOOKMARKS.schema), tables.spec(BOOKMARKS), keys=list(BOOKMARKS.keys))
 
 
 def has_change_data_feed(spark: SparkSession, location: str) -> bool:

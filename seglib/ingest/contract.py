@@ -6,13 +6,14 @@ Extra raw columns are tolerated (kept in raw, ignored downstream); a missing *re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from seglib.errors import SeglibError
+from seglib.tables import RAW_INPUTS, Col, raw_input
 
-class IngestError(RuntimeError):
+
+class IngestError(SeglibError):
     """Base class of ingest failures that should stop the run with a clear message."""
 
 
@@ -31,75 +32,8 @@ class InvariantError(IngestError):
     """Row accounting does not add up: rows read != accepted + quarantined + duplicates."""
 
 
-@dataclass(frozen=True)
-class ContractColumn:
-    name: str
-    type: str
-    required: bool = False
-
-
-RAW_CONTRACT: dict[str, tuple[ContractColumn, ...]] = {
-    "raw_events": (
-        ContractColumn("event_id", "string", True),
-        ContractColumn("event_ts", "timestamp", True),
-        ContractColumn("anonymous_id", "string", True),
-        ContractColumn("customer_id", "string", True),
-        ContractColumn("session_id", "string"),
-        ContractColumn("event_type", "string", True),
-        ContractColumn("channel", "string"),
-        ContractColumn("device", "string"),
-        ContractColumn("country", "string"),
-        ContractColumn("content_category", "string"),
-        ContractColumn("product_id", "string"),
-        ContractColumn("revenue", "decimal(18,2)"),
-        ContractColumn("currency", "string"),
-        ContractColumn("properties", "map<string,string>"),
-    ),
-    "raw_crm_customers": (
-        ContractColumn("customer_id", "string", True),
-        ContractColumn("email", "string"),
-        ContractColumn("phone", "string"),
-        ContractColumn("first_name", "string"),
-        ContractColumn("last_name", "string"),
-        ContractColumn("birth_date", "date"),
-        ContractColumn("gender", "string"),
-        ContractColumn("country", "string"),
-        ContractColumn("postal_code", "string"),
-        ContractColumn("income_band", "string"),
-        ContractColumn("signup_date", "date"),
-        ContractColumn("company_name", "string"),
-        ContractColumn("company_size", "int"),
-        ContractColumn("industry", "string"),
-        ContractColumn("job_title", "string"),
-        ContractColumn("plan", "string"),
-        ContractColumn("updated_at", "timestamp", True),
-        ContractColumn("is_deleted", "boolean", True),
-    ),
-    "raw_orders": (
-        ContractColumn("order_id", "string", True),
-        ContractColumn("customer_id", "string", True),
-        ContractColumn("order_ts", "timestamp", True),
-        ContractColumn("amount", "decimal(18,2)", True),
-        ContractColumn("currency", "string"),
-        ContractColumn("status", "string", True),
-        ContractColumn("items", "int"),
-        ContractColumn("product_category", "string"),
-    ),
-    "raw_consents": (
-        ContractColumn("subject_id", "string", True),
-        ContractColumn("purpose", "string", True),
-        ContractColumn("granted", "boolean", True),
-        ContractColumn("updated_at", "timestamp", True),
-    ),
-    "raw_texts": (
-        ContractColumn("text_id", "string", True),
-        ContractColumn("customer_id", "string", True),
-        ContractColumn("anonymous_id", "string", True),
-        ContractColumn("source", "string"),
-        ContractColumn("text", "string", True),
-        ContractColumn("created_at", "timestamp", True),
-    ),
-}
+# The raw input contract, as declared in seglib.tables: name, type and whether ingest requires the column.
+RAW_CONTRACT: dict[str, tuple[Col, ...]] = {name: raw_input(name).columns for name in RAW_INPUTS}
 
 RAW_COLUMN = "_raw"  # struct of the row exactly as read, kept for quarantine payloads
 

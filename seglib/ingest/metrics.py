@@ -9,19 +9,13 @@ from datetime import datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seglib.delta_io import Tables, write_table
+from seglib.delta_io import write_table
 from seglib.ingest.contract import InvariantError
 from seglib.ingest.dedup import id_key
 from seglib.ingest.rules import REASONS, as_utc_instant, is_valid
+from seglib.tables import Warehouse, table
 
-DQ_METRICS = "dq_metrics"
-DQ_COMMENT = "Data-quality metrics per ingest run and raw table, long format (one row per metric and column)."
-DQ_COLUMNS = {
-    "metric": "rows_read, rows_accepted, rows_quarantined, duplicates, quarantine_rate, duplicate_rate, "
-    "completeness, rule_failures, freshness_seconds.",
-    "column": "Column (completeness), rule name (rule_failures), else null.",
-    "value": "The metric's value (rates and completeness in [0, 1]).",
-}
+DQ_METRICS = table("ops", "dq_metrics")
 
 
 @dataclass
@@ -110,7 +104,7 @@ def metrics_dict(rows: Sequence[tuple[str, str, str | None, float]]) -> dict[str
 
 def write_dq_metrics(
     spark: SparkSession,
-    tables: Tables,
+    tables: Warehouse,
     rows: Sequence[tuple[str, str, str | None, float]],
     run_id: str,
     now: datetime,
@@ -118,8 +112,7 @@ def write_dq_metrics(
     """Replace this run's metrics in the ops table (idempotent per run id) and return them."""
     measured = as_utc_instant(now)
     data = [(run_id, t, m, c, float(v), measured) for t, m, c, v in rows]
-    schema = "run_id string, table_name string, metric string, column string, value double, measured_at timestamp"
-    df = spark.createDataFrame(data, schema)
-    spec = tables.spec("ops", DQ_METRICS, comment=DQ_COMMENT, column_comments=DQ_COLUMNS)
+    df = spark.createDataFrame(data, DQ_METRICS.schema)
+    spec = tables.spec(DQ_METRICS)
     write_table(df, spec, mode="overwrite", replace_where=f"run_id = '{run_id}'")
     return df

@@ -7,18 +7,10 @@ from datetime import datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from seglib.delta_io import Tables, write_table
+from seglib.delta_io import write_table
 from seglib.ingest.contract import RAW_COLUMN
 from seglib.ingest.rules import REASONS, as_utc_instant
-
-QUARANTINE_COMMENT = "Rows rejected by ingest rules: rules broken and the pseudonymized original row (no PII)."
-QUARANTINE_COLUMNS = {
-    "table_name": "Raw table the row came from.",
-    "rules": "Names of every rule the row broke (conf/ingest.yaml).",
-    "row_json": "The raw row's contract columns as JSON, identifiers pseudonymized and PII dropped/masked.",
-    "run_id": "Ingest run that quarantined the row.",
-    "quarantined_at": "The run's 'now' (UTC).",
-}
+from seglib.tables import Warehouse
 
 
 def quarantine_rows(rejected: DataFrame, table: str, key_ring, run_id: str, now: datetime) -> DataFrame:
@@ -39,7 +31,7 @@ def quarantine_rows(rejected: DataFrame, table: str, key_ring, run_id: str, now:
     )
 
 
-def write_quarantine(df: DataFrame, tables: Tables, table: str, run_id: str) -> None:
+def write_quarantine(df: DataFrame, tables: Warehouse, table: str, run_id: str) -> None:
     """Replace this run's rows for this table, so re-running a run id never doubles its quarantine."""
-    spec = tables.spec("ops", "quarantine", comment=QUARANTINE_COMMENT, column_comments=QUARANTINE_COLUMNS)
+    spec = tables.spec("ops/quarantine")
     write_table(df, spec, mode="overwrite", replace_where=f"run_id = '{run_id}' AND table_name = '{table}'")

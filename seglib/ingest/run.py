@@ -17,8 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
-from seglib.config.models import RAW_TABLES
-from seglib.delta_io import Tables, delete_where, merge_upsert, read_table, table_exists, write_table
+from seglib.delta_io import delete_where, merge_upsert, read_table, table_exists, write_table
 from seglib.ingest.bookmarks import RawBatch, load_bookmarks, read_raw_batch, save_bookmarks
 from seglib.ingest.contract import RAW_COLUMN, conform_to_contract, contract_columns, type_rule_sql
 from seglib.ingest.dedup import DEDUP_KEYS, ORDER_STATUS_RANK_SQL, id_key
@@ -33,8 +32,6 @@ from seglib.ingest.metrics import (
 from seglib.ingest.quarantine import quarantine_rows, write_quarantine
 from seglib.ingest.rules import REASONS, Rule, compile_rules, is_valid, with_rule_failures
 from seglib.ingest.silver import (
-    IDENTITY_MAP_SCHEMA,
-    SILVER_COMMENTS,
     rekeyed,
     silver_consents,
     silver_customers,
@@ -44,6 +41,7 @@ from seglib.ingest.silver import (
 )
 from seglib.privacy.identity import build_identity_links
 from seglib.privacy.keys import load_key_ring
+from seglib.tables import RAW_INPUTS, Warehouse, table
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +125,8 @@ def validate_batch(config: SeglibConfig, batch: RawBatch, now: datetime) -> _Val
     return _Validated(batch, flagged, counts)
 
 
-def _spec(tables: Tables, name: str, **kwargs):
-    comment, columns = SILVER_COMMENTS[name]
-    return tables.spec("silver", name, comment=comment, column_comments=columns, **kwargs)
+def _spec(wh: Warehouse, name: str):
+    return wh.spec(f"silver/{name}")
 
 
 def _upsert(df: DataFrame, spec, keys: list[str], full_refresh: bool, update_condition: str | None = None) -> None:
@@ -140,11 +137,11 @@ def _upsert(df: DataFrame, spec, keys: list[str], full_refresh: bool, update_con
         merge_upsert(df, spec, keys, update_condition=update_condition)
 
 
-def _identity_map(spark: SparkSession, tables: Tables) -> DataFrame:
-    location = tables.location("silver", "identity_map")
+def _identity_map(spark: SparkSession, wh: Warehouse) -> DataFrame:
+    location = wh.location("silver/identity_map")
     if table_exists(spark, location):
         return read_table(spark, location)
-    return spark.createDataFrame([], IDENTITY_MAP_SCHEMA)
+    return spark.createDataFrame([], table("silver", "identity_map").schema)
 
 
 def _write_events_and_identity(spark, tables, v: _Validated, key_ring, run_id: str, full: bool) -> None:
@@ -153,7 +150,7 @@ def _write_events_and_identity(spark, tables, v: _Validated, key_ring, run_id: s
     links = build_identity_links(v.valid, key_ring).withColumn("run_id", F.lit(run_id))
     _upsert(links, id_spec, ["anonymous_pseudonym"], full, "s.first_linked_ts < t.first_linked_ts")
     identity = _identity_map(spark, tables)
-    ev_spec = _spec(tables, "events", partition_by=("event_date",))
+    ev_spec = _spec(tables, "events")
     existed = table_exists(spark, ev_spec.location)
     events = silver_events(v.valid, key_ring, identity, run_id)
     _upsert(events, ev_spec, ["event_id"], full, "s.event_ts < t.event_ts")
@@ -189,14 +186,14 @@ def _consent_history(config: SeglibConfig, v: _Validated, now: datetime) -> Data
     return history.join(touched, id_key(history["subject_id"]) == touched["_subject_key"], "left_semi")
 
 
-def _quarantine(tables: Tables, v: _Validated, key_ring, run_id: str, now: datetime) -> None:
+def _quarantine(tables: Warehouse, v: _Validated, key_ring, run_id: str, now: datetime) -> None:
     if v.counts.quarantined:
         rejected = v.flagged.filter(~is_valid())
         write_quarantine(quarantine_rows(rejected, v.batch.table, key_ring, run_id, now), tables, v.batch.table, run_id)
     else:
         delete_where(
             v.flagged.sparkSession,
-            tables.location("ops", "quarantine"),
+            tables.location("ops/quarantine"),
             f"run_id = '{run_id}' AND table_name = '{v.batch.table}'",
         )
 
@@ -211,18 +208,18 @@ def run_ingest(
 ) -> IngestReport:
     """Ingest the raw tables (only what is new since the last successful run unless ``full_refresh``)."""
     started = time.perf_counter()
-    tables = Tables(config.warehouse)
+    tables = Warehouse.of(config)
     key_ring = load_key_ring(config.privacy)
     bookmarks = {} if full_refresh else load_bookmarks(spark, tables)
     batches = {
         name: read_raw_batch(
             spark,
             name,
-            config.inputs.location(name, config.warehouse),
+            tables.location(f"raw/{name}"),
             bookmarks.get(name),
             config.ingest.use_change_data_feed,
         )
-        for name in RAW_TABLES
+        for name in RAW_INPUTS
     }
     validated = {name: validate_batch(config, batch, now) for name, batch in batches.items()}
     try:
@@ -230,7 +227,7 @@ def run_ingest(
             _quarantine(tables, v, key_ring, run_id, now)
         _write_silver(spark, config, tables, validated, key_ring, run_id, now, as_of or now.date(), full_refresh)
         rows = [r for name, v in validated.items() for r in metric_rows(name, v.counts)]
-        events_location = tables.location("silver", "events")
+        events_location = tables.location("silver/events")
         if table_exists(spark, events_location):
             age = freshness_seconds(read_table(spark, events_location), now)
             if age is not None:

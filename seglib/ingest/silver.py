@@ -18,52 +18,6 @@ from seglib.privacy.minimise import minimise_customers
 from seglib.privacy.pseudonymize import pseudonym
 from seglib.privacy.text import mask_pii
 
-IDENTITY_MAP_SCHEMA = "anonymous_pseudonym string, subject_id string, first_linked_ts timestamp, run_id string"
-
-SILVER_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
-    "events": (
-        "Validated, de-duplicated behavioural events; identifiers pseudonymized (HMAC).",
-        {
-            "event_id": "Pseudonym of the raw event_id (unique).",
-            "event_date": "UTC date of event_ts.",
-            "subject_id": "Pseudonym of the customer (direct or identity-stitched), else of the anonymous id.",
-            "anonymous_pseudonym": "Pseudonym of the anonymous id, kept so later identity links can re-key events.",
-            "session_id": "Pseudonym of the raw session id.",
-            "revenue": "Purchase revenue; null for non-purchase events.",
-            "run_id": "Ingest run that last wrote the row.",
-        },
-    ),
-    "customers": (
-        "Current CRM state per subject, minimised (bands, prefixes; no names/contacts); deleted customers removed.",
-        {"subject_id": "Pseudonym of customer_id.", "run_id": "Ingest run that last wrote the row."},
-    ),
-    "orders": (
-        "One row per order (latest state); net_amount counts cancellations and refunds as 0.",
-        {
-            "order_id": "Pseudonym of the raw order_id.",
-            "subject_id": "Pseudonym of customer_id.",
-            "net_amount": "amount when completed, 0 when cancelled or refunded: sums give net revenue.",
-            "run_id": "Ingest run that last wrote the row.",
-        },
-    ),
-    "consents": (
-        "Latest consent decision per subject and purpose (features filter on the required purpose).",
-        {"subject_id": "Pseudonym of the consenting customer or anonymous id."},
-    ),
-    "texts": (
-        "Free texts with e-mail addresses and phone numbers masked.",
-        {
-            "text_id": "Pseudonym of the raw text_id.",
-            "subject_id": "Subject as in events (identity-stitched).",
-            "text": "Text with PII patterns masked.",
-        },
-    ),
-    "identity_map": (
-        "Anonymous id pseudonym -> subject (customer pseudonym), first link wins.",
-        {"first_linked_ts": "Time of the first event that tied the anonymous id to a customer."},
-    ),
-}
-
 
 def with_id_pseudonyms(df: DataFrame, key_ring) -> DataFrame:
     """anonymous_pseudonym and customer_pseudonym, the inputs apply_identity expects."""

@@ -2,30 +2,31 @@
 
 ``forget`` pseudonymizes the requested raw ids with *every* key of the ring (data written before a rotation is
 found too), adds the anonymous ids the silver identity map links to those customers, deletes matching rows from
-every owned table that has an identity column, and appends one row to ``ops/erasure_log`` holding counts only
-(no raw id, no pseudonym). Deleted rows survive in older Delta versions until ``vacuum_owned_tables`` runs past
+every owned table the registry (``seglib.tables``) declares with a subject column, and appends one row to
+``ops/erasure_log`` holding counts only (no raw id, no pseudonym). Tables are known from the registry, never found by
+listing storage, and a table that cannot be reached fails the erasure instead of being skipped.
+Deleted rows survive in older Delta versions until ``vacuum_owned_tables`` runs past
 ``privacy.vacuum_retention_hours``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from seglib.delta_io import Tables, delete_where, delta_table, read_table, table_exists, vacuum, write_table
+from seglib.delta_io import delete_where, delta_table, read_table, table_exists, vacuum, write_table
+from seglib.errors import ErasureError
 from seglib.privacy.keys import KeyRing, load_key_ring
 from seglib.privacy.pseudonymize import pseudonym_py, pseudonym_with_key
+from seglib.tables import REGISTRY, Role, Warehouse, table
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -34,40 +35,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-# Columns that hold a subject's pseudonym in owned tables (quarantine keeps pseudonyms under the raw names).
-ERASURE_COLUMNS = ("subject_id", "anonymous_pseudonym", "customer_pseudonym", "customer_id", "anonymous_id")
-# JSON payload columns searched for a pseudonym substring (ops/quarantine keeps each rejected row as row_json).
-ERASURE_JSON_COLUMNS = ("row_json",)
-ERASURE_LOG = ("ops", "erasure_log")
+ERASURE_LOG = table("ops", "erasure_log")
 _PSEUDONYM_RE = re.compile(r"^[0-9a-f]{32}$")
 _IN_LIST_CHUNK = 1000
-
-ERASURE_LOG_SCHEMA = T.StructType(
-    [
-        T.StructField("erasure_id", T.StringType(), False),
-        T.StructField("requested_at", T.TimestampType(), False),
-        T.StructField("subjects_requested", T.LongType(), False),
-        T.StructField("linked_identities", T.LongType(), False),
-        T.StructField("key_versions", T.ArrayType(T.StringType()), False),
-        T.StructField("tables_scanned", T.LongType(), False),
-        T.StructField("tables_touched", T.ArrayType(T.StringType()), False),
-        T.StructField("rows_deleted", T.MapType(T.StringType(), T.LongType()), False),
-        T.StructField("total_rows_deleted", T.LongType(), False),
-        T.StructField("run_id", T.StringType(), True),
-    ]
-)
-ERASURE_LOG_COMMENTS = {
-    "erasure_id": "Random uuid4 of this erasure; not derived from any identifier.",
-    "requested_at": "When the erasure ran (the run's `now`).",
-    "subjects_requested": "Distinct raw ids in the request (counts only: the log holds no identifier).",
-    "linked_identities": "Anonymous ids linked to the requested customers by the identity map.",
-    "key_versions": "Key versions used to derive pseudonyms.",
-    "tables_scanned": "Owned tables with an identity column.",
-    "tables_touched": "Tables where rows were deleted, relative to warehouse.path.",
-    "rows_deleted": "Rows deleted per table (relative name -> rows), 0 for scanned tables without a match.",
-    "total_rows_deleted": "Sum of rows_deleted.",
-    "run_id": "Run that executed the erasure.",
-}
 
 
 @dataclass(frozen=True)
@@ -105,59 +75,48 @@ class ErasureReport:
         )
 
 
-# ---------------------------------------------------------------- discovery
+# ---------------------------------------------------------------- owned tables
 
 
-def _is_uri(root: str) -> bool:
-    return "://" in root or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/", root) is not None
+def owned_tables(config: SeglibConfig, erasable_only: bool = False) -> dict[str, str]:
+    """Tables seglib owns, from the registry (never by listing storage): qualified name -> location.
 
-
-def _list_dirs(root: str) -> list[str]:
-    """Sub-directories of a local path or (on Databricks) a URI via dbutils.fs; [] when it cannot be listed."""
-    if not _is_uri(root):
-        path = Path(root)
-        return sorted(str(p) for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
-    try:
-        from databricks.sdk.runtime import dbutils  # type: ignore[import-not-found]
-
-        return sorted(f.path.rstrip("/") for f in dbutils.fs.ls(root) if f.isDir())
-    except Exception as exc:
-        log.warning("cannot list %s (%s): tables there are not discovered", root, type(exc).__name__)
-        return []
-
-
-def _find_delta_tables(directory: str, depth: int = 3) -> list[str]:
-    children = _list_dirs(directory)
-    if any(c.rstrip("/").endswith("_delta_log") for c in children):
-        return [directory]
-    if depth == 0:
-        return []
-    found: list[str] = []
-    for child in children:
-        if not Path(child.rstrip("/")).name.startswith(("_", ".")):
-            found.extend(_find_delta_tables(child, depth - 1))
-    return found
-
-
-def _relative_name(root: str, location: str) -> str:
-    """Table name relative to the warehouse root, e.g. ``silver/events`` (what logs and reports show)."""
-    if _is_uri(root):
-        return location.rstrip("/")[len(root) :].lstrip("/")
-    return Path(os.path.relpath(location, root)).as_posix()
-
-
-def discover_owned_tables(config: SeglibConfig) -> dict[str, str]:
-    """Delta tables under warehouse.path by layer (relative name -> location), excluding raw and hidden folders."""
-    root = config.warehouse.path.rstrip("/")
+    Raw inputs belong to their source systems and layers in ``privacy.erasure_excluded_layers`` are skipped.
+    """
     excluded = set(config.privacy.erasure_excluded_layers)
-    tables: dict[str, str] = {}
-    for layer_dir in _list_dirs(root):
-        layer = Path(layer_dir.rstrip("/")).name
-        if layer in excluded or layer.startswith(("_", ".")):
-            continue
-        for location in _find_delta_tables(layer_dir):
-            tables[_relative_name(root, location)] = location
-    return dict(sorted(tables.items()))
+    wh = Warehouse.of(config)
+    return {
+        t.qualified_name: wh.location(t)
+        for t in REGISTRY.values()
+        if t.owned and t.layer not in excluded and (t.erasable or not erasable_only)
+    }
+
+
+def existing_owned_tables(
+    spark: SparkSession, config: SeglibConfig, action: str, erasable_only: bool = False
+) -> dict[str, str]:
+    """The owned tables that exist. A table whose existence cannot be checked fails the command, and so does a
+    warehouse holding none of them (a wrong ``warehouse.path`` must not look like a successful erasure)."""
+    found = {}
+    for name, location in owned_tables(config, erasable_only).items():
+        try:
+            exists = table_exists(spark, location)
+        except Exception as exc:  # storage failures surface as Py4J/JVM types: each means "cannot reach"
+            first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise ErasureError(
+                f"seg {action}: cannot reach owned table {name} at {location} ({type(exc).__name__}: {first_line}); "
+                "nothing was done to it"
+            ) from exc
+        if exists:
+            found[name] = location
+        else:
+            log.info("%s: %s was never written (%s)", action, name, location)
+    if not found:
+        raise ErasureError(
+            f"seg {action}: no seglib table exists under warehouse.path={config.warehouse.path}; "
+            "check warehouse.path (nothing was done)"
+        )
+    return found
 
 
 # ---------------------------------------------------------------- forget
@@ -183,7 +142,7 @@ def _requested_pseudonyms(
 
 def _linked_anonymous(spark: SparkSession, config: SeglibConfig, pseudonyms: DataFrame) -> DataFrame:
     """Anonymous pseudonyms the silver identity map links to any requested pseudonym."""
-    location = Tables(config.warehouse).location("silver", "identity_map")
+    location = Warehouse.of(config).location("silver/identity_map")
     if not table_exists(spark, location):
         return spark.createDataFrame([], "pseudonym string")
     links = read_table(spark, location)
@@ -219,13 +178,19 @@ def _deleted_rows(spark: SparkSession, location: str, since_version: int) -> int
     return int(metrics.first()["n"])
 
 
-def _erase_from_table(spark: SparkSession, location: str, values: list[str]) -> int | None:
-    """Delete rows whose identity columns hold any of ``values``; None when the table has no identity column."""
-    strings = [f.name for f in read_table(spark, location).schema.fields if isinstance(f.dataType, T.StringType)]
-    columns = [c for c in strings if c in ERASURE_COLUMNS]
-    json_columns = [c for c in strings if c in ERASURE_JSON_COLUMNS]
-    if not columns and not json_columns:
-        return None
+def _erase_from_table(spark: SparkSession, name: str, location: str, values: list[str]) -> int:
+    """Delete rows whose declared subject columns hold any of ``values``.
+
+    The columns come from the table's declaration; a declared column missing from the stored table means the table
+    is not what seglib wrote, and erasing from the remaining columns could leave the subject behind: fail.
+    """
+    declared = REGISTRY[name]
+    present = {f.name for f in read_table(spark, location).schema.fields}
+    columns = declared.columns_with(Role.SUBJECT)
+    json_columns = declared.columns_with(Role.SUBJECT_PAYLOAD)
+    missing = [c for c in (*columns, *json_columns) if c not in present]
+    if missing:
+        raise ErasureError(f"seg forget: {name} at {location} lacks its subject column(s) {missing}")
     if not values:
         return 0
     before = delta_table(spark, location).history(1).select("version").first()[0]
@@ -244,6 +209,7 @@ def forget(
 ) -> ErasureReport:
     """Erase the given raw customer/anonymous ids from every owned table and append an identifier-free log row."""
     ring = key_ring or load_key_ring(config.privacy)
+    tables = existing_owned_tables(spark, config, "forget", erasable_only=True)
     requested, pseudonyms = _requested_pseudonyms(spark, subject_ids, ring)
     linked = _linked_anonymous(spark, config, pseudonyms)
     targets = pseudonyms.unionByName(linked).distinct()
@@ -251,11 +217,7 @@ def forget(
     # data, and literal IN-lists let Delta prune files; ids never leave this function.
     values = sorted(r["pseudonym"] for r in targets.collect())
     direct = {r["pseudonym"] for r in pseudonyms.collect()}
-    rows_deleted: dict[str, int] = {}
-    for name, location in discover_owned_tables(config).items():
-        deleted = _erase_from_table(spark, location, values)
-        if deleted is not None:
-            rows_deleted[name] = deleted
+    rows_deleted = {name: _erase_from_table(spark, name, location, values) for name, location in tables.items()}
     report = ErasureReport(
         erasure_id=str(uuid.uuid4()),
         requested_at=now,
@@ -277,12 +239,8 @@ def forget(
 
 
 def _append_erasure_log(spark: SparkSession, config: SeglibConfig, report: ErasureReport) -> None:
-    spec = Tables(config.warehouse).spec(
-        *ERASURE_LOG,
-        comment="Audit log of erasure requests: counts per table only, never an identifier or pseudonym.",
-        column_comments=ERASURE_LOG_COMMENTS,
-    )
-    write_table(spark.createDataFrame([report.as_row()], ERASURE_LOG_SCHEMA), spec, mode="append")
+    spec = Warehouse.of(config).spec(ERASURE_LOG)
+    write_table(spark.createDataFrame([report.as_row()], ERASURE_LOG.schema), spec, mode="append")
 
 
 # ---------------------------------------------------------------- vacuum
@@ -292,9 +250,10 @@ def vacuum_owned_tables(spark: SparkSession, config: SeglibConfig) -> dict[str, 
     """VACUUM every owned table with privacy.vacuum_retention_hours; -> files deleted per table (None: unknown)."""
     hours = config.privacy.vacuum_retention_hours
     result: dict[str, int | None] = {}
-    for name, location in discover_owned_tables(config).items():
+    allow_short = config.privacy.vacuum_allow_short_retention
+    for name, location in existing_owned_tables(spark, config, "vacuum").items():
         before = delta_table(spark, location).history(1).select("version").first()[0]
-        vacuum(spark, location, hours)
+        vacuum(spark, location, hours, allow_short_retention=allow_short)
         ends = (
             delta_table(spark, location)
             .history()

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from seglib.errors import SeglibError
+
 if TYPE_CHECKING:  # pragma: no cover
     from seglib.config.privacy import PrivacyConfig
 
@@ -27,11 +29,11 @@ _VERSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
 
 
-class KeyNotFoundError(RuntimeError):
+class KeyNotFoundError(SeglibError):
     """No pseudonymization key is configured; the message says how to set one."""
 
 
-class KeyFormatError(ValueError):
+class KeyFormatError(SeglibError, ValueError):
     """The key ring text cannot be parsed (the message never echoes key material)."""
 
 
@@ -115,11 +117,11 @@ def _databricks_secret(scope: str, key: str) -> str | None:
     """Read a secret via dbutils when running on Databricks; None anywhere else (never a required import)."""
     try:
         from databricks.sdk.runtime import dbutils  # type: ignore[import-not-found]
-    except Exception:
+    except ImportError:  # not on Databricks
         return None
     try:
         return dbutils.secrets.get(scope=scope, key=key)
-    except Exception as exc:
+    except Exception as exc:  # dbutils raises its own (non-importable) types; re-raised as a clear error
         raise KeyNotFoundError(f"could not read Databricks secret {scope}/{key}: {type(exc).__name__}") from None
 
 

@@ -9,9 +9,11 @@ from pyspark.sql.types import MapType, StringType
 from seglib.privacy.keys import KeyRing
 from seglib.privacy.pseudonymize import pseudonym
 from seglib.privacy.text import mask_pii
+from seglib.tables import RAW, Role
 
-IDENTIFIER_COLUMNS = ("customer_id", "anonymous_id", "session_id", "event_id", "order_id", "text_id", "subject_id")
-PII_COLUMNS = ("email", "phone", "first_name", "last_name", "birth_date", "postal_code", "company_name")
+# Declared in the raw contract (seglib.tables): raw identifiers are pseudonymized, direct PII is dropped.
+IDENTIFIER_COLUMNS = tuple(dict.fromkeys(c for t in RAW for c in t.columns_with(Role.RAW_ID)))
+PII_COLUMNS = tuple(dict.fromkeys(c for t in RAW for c in t.columns_with(Role.PII)))
 
 
 def pseudonymize_raw_row(df: DataFrame, table_name: str, key_ring: KeyRing) -> DataFrame:

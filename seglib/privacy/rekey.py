@@ -14,12 +14,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from seglib.config.models import RAW_TABLES
 from seglib.delta_io import TableSpec, read_table, table_exists, write_table
-from seglib.privacy.erasure import discover_owned_tables
+from seglib.privacy.erasure import existing_owned_tables
 from seglib.privacy.keys import KeyRing, PseudonymKey, load_key_ring
 from seglib.privacy.pseudonymize import pseudonym_with_key
-from seglib.privacy.quarantine import IDENTIFIER_COLUMNS
+from seglib.tables import RAW_INPUTS, REGISTRY, Role, Warehouse, raw_input
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -28,27 +27,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-PSEUDONYM_COLUMNS = (
-    "subject_id",
-    "anonymous_pseudonym",
-    "customer_pseudonym",
-    "event_id",
-    "session_id",
-    "order_id",
-    "text_id",
-)
 KEY_VERSION_PROPERTY = "seglib.pseudonym.key_version"
 
 
 def raw_identifiers(spark: SparkSession, config: SeglibConfig) -> DataFrame:
     """Every distinct raw identifier in the raw input tables, as [raw_id]."""
     parts = []
-    for name in RAW_TABLES:
-        location = config.inputs.location(name, config.warehouse)
+    wh = Warehouse.of(config)
+    for name in RAW_INPUTS:
+        declared = raw_input(name)
+        location = wh.location(declared)
         if not table_exists(spark, location):
             continue
         df = read_table(spark, location)
-        parts += [df.select(F.col(c).cast("string").alias("raw_id")) for c in IDENTIFIER_COLUMNS if c in df.columns]
+        ids = [c for c in declared.columns_with(Role.RAW_ID) if c in df.columns]
+        parts += [df.select(F.col(c).cast("string").alias("raw_id")) for c in ids]
     if not parts:
         return spark.createDataFrame([], "raw_id string")
     union = parts[0]
@@ -96,11 +89,10 @@ def rekey_owned_tables(
     ids = raw_ids if raw_ids is not None else raw_identifiers(spark, config)
     mapping = rekey_mapping(ids, old, new)
     done: dict[str, list[str]] = {}
-    for name, location in discover_owned_tables(config).items():
+    for name, location in existing_owned_tables(spark, config, "rekey").items():
+        declared = REGISTRY[name].columns_with(Role.SUBJECT, Role.PSEUDONYM)
         table = read_table(spark, location)
-        columns = [
-            f.name for f in table.schema.fields if f.name in PSEUDONYM_COLUMNS and isinstance(f.dataType, T.StringType)
-        ]
+        columns = [f.name for f in table.schema.fields if f.name in declared and isinstance(f.dataType, T.StringType)]
         if not columns:
             continue
         rekeyed = rekey_frame(table, mapping, columns).select(*table.columns)

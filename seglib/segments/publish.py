@@ -11,19 +11,8 @@ from datetime import date, datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from seglib.delta_io import Tables, write_table
-
-MEMBERSHIP_COMMENTS = {
-    "subject_id": "Pseudonymous subject key (keyed HMAC; see docs/privacy.md).",
-    "snapshot_date": "Date the segments describe; only data before 00:00 UTC of this day was used.",
-    "segment_type": "cluster | rule | propensity",
-    "segment_id": "Stable identifier of the segment within its type (cluster id as text for clusters).",
-    "segment_name": "Human-readable persona or rule name.",
-    "model_name": "Registered MLflow model that produced the assignment (null for rules).",
-    "model_version": "Registered model version.",
-    "run_id": "seglib run id that wrote the row (joins to the MLflow run tag seglib.run_id).",
-    "assigned_at": "When the assignment was computed (UTC).",
-}
+from seglib.delta_io import write_table
+from seglib.tables import Warehouse
 
 
 def cluster_membership(
@@ -56,17 +45,11 @@ def segment_summary(membership: DataFrame, min_segment_size: int) -> DataFrame:
     )
 
 
-def write_segments(membership: DataFrame, summary: DataFrame, tables: Tables, as_of: date) -> dict[str, str]:
+def write_segments(membership: DataFrame, summary: DataFrame, tables: Warehouse, as_of: date) -> dict[str, str]:
     """Write one snapshot of membership and summary atomically per table; returns their locations."""
     where = f"snapshot_date = DATE'{as_of.isoformat()}'"
-    membership_spec = tables.spec(
-        "segments",
-        "segment_membership",
-        comment="Subject-to-segment assignments per snapshot (versioned by Delta history).",
-        column_comments=MEMBERSHIP_COMMENTS,
-        partition_by=("snapshot_date",),
-    )
-    summary_spec = tables.spec("segments", "segment_summary", comment="Segment sizes and shares per snapshot.")
+    membership_spec = tables.spec("segments/segment_membership")
+    summary_spec = tables.spec("segments/segment_summary")
     for df, spec in ((membership, membership_spec), (summary, summary_spec)):
         write_table(df, spec, mode="overwrite", replace_where=where)
     return {"segment_membership": membership_spec.location, "segment_summary": summary_spec.location}

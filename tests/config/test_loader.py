@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from seglib.config import ConfigError, load_config, parse_override
+from seglib.tables import Warehouse
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,8 +36,8 @@ def test_set_overrides_are_typed_and_win_over_files():
     )
     assert cfg.generator.customers == 123
     assert cfg.warehouse.path == "/tmp/wh"
-    assert cfg.inputs.location("raw_events", cfg.warehouse) == "/data/ev"
-    assert cfg.inputs.location("raw_orders", cfg.warehouse) == "/tmp/wh/raw/raw_orders"
+    assert Warehouse.of(cfg).location("raw/raw_events") == "/data/ev"
+    assert Warehouse.of(cfg).location("raw/raw_orders") == "/tmp/wh/raw/raw_orders"
     assert cfg.spark.conf == {"a.b": "c"}
 
 

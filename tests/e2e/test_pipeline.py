@@ -1,9 +1,11 @@
 """The whole pipeline in-process on tiny generated data: raw -> silver -> features -> model -> segments, then
-privacy checks over every table written (values, not just schemas) and an erasure request end to end."""
+privacy checks over every table written (values, not just schemas) and an erasure request end to end.
+
+The warehouse is given as a ``file://`` URI, as a warehouse on HDFS/S3/ABFS would be: every stage, and erasure in
+particular, must address tables through the registry, never by listing local folders."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,9 @@ from pyspark.sql import functions as F
 
 from seglib.cli import main
 from seglib.config import load_config
-from seglib.delta_io import Tables, read_table, table_exists
+from seglib.delta_io import read_table
+from seglib.privacy.erasure import existing_owned_tables
+from seglib.tables import Warehouse
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -20,9 +24,7 @@ AS_OF = "2026-06-01"
 
 @pytest.fixture(scope="module")
 def demo_run(spark, tmp_path_factory):
-    warehouse = tmp_path_factory.mktemp("e2e") / "wh"
-    # A throwaway key for the test run only; real runs read it from the environment or a secret scope.
-    os.environ.setdefault("SEGLIB_PSEUDONYM_KEY", "5eb1" * 16)
+    warehouse = f"file://{tmp_path_factory.mktemp('e2e')}/wh"
     overrides = [
         f"warehouse.path={warehouse}",
         "spark.home=local",
@@ -34,25 +36,22 @@ def demo_run(spark, tmp_path_factory):
         "clustering.k_max=4",
     ]
     args = ["--config", str(REPO / "conf" / "local.yaml"), *[a for o in overrides for a in ("--set", o)]]
-    assert main(["run", "--generate", "--as-of", AS_OF, *args]) == 0
-    return load_config([REPO / "conf" / "local.yaml"], overrides), args
+    with pytest.MonkeyPatch.context() as env:
+        # A throwaway key for these tests only (scoped: later tests do not inherit it).
+        env.setenv("SEGLIB_PSEUDONYM_KEY", "5eb1" * 16)
+        assert main(["run", "--generate", "--as-of", AS_OF, *args]) == 0
+        yield load_config([REPO / "conf" / "local.yaml"], overrides), args
 
 
 def _owned_tables(spark, cfg) -> dict[str, str]:
-    root = Path(cfg.warehouse.path)
-    found = {}
-    for layer in ("silver", "features", "segments", "ops"):
-        for path in sorted((root / layer).glob("*")) if (root / layer).is_dir() else []:
-            if table_exists(spark, str(path)):
-                found[f"{layer}/{path.name}"] = str(path)
-    return found
+    return existing_owned_tables(spark, cfg, "test")
 
 
 def test_pipeline_writes_every_layer(spark, demo_run):
     cfg, _ = demo_run
-    tables = Tables(cfg.warehouse)
-    membership = read_table(spark, tables.location("segments", "segment_membership"))
-    features = read_table(spark, tables.location("features", "subject_features"))
+    tables = Warehouse.of(cfg)
+    membership = read_table(spark, tables.location("segments/segment_membership"))
+    features = read_table(spark, tables.location("features/subject_features"))
     assert membership.count() == features.count() > 0
     assert 2 <= membership.select("segment_id").distinct().count() <= 4
     assert membership.where(F.col("segment_name").isNull()).count() == 0
@@ -60,9 +59,9 @@ def test_pipeline_writes_every_layer(spark, demo_run):
 
 def test_no_raw_identifier_or_pii_value_reaches_silver_or_later(spark, demo_run):
     cfg, _ = demo_run
-    raw = Tables(cfg.warehouse)
-    crm = read_table(spark, raw.location("raw", "raw_crm_customers"))
-    events = read_table(spark, raw.location("raw", "raw_events"))
+    raw = Warehouse.of(cfg)
+    crm = read_table(spark, raw.location("raw/raw_crm_customers"))
+    events = read_table(spark, raw.location("raw/raw_events"))
     secrets = (
         crm.select(F.explode(F.array("customer_id", "email", "phone", "first_name", "last_name", "postal_code")))
         .union(events.select(F.explode(F.array("anonymous_id", "customer_id", "session_id", "event_id"))))
@@ -87,21 +86,29 @@ def test_no_raw_identifier_or_pii_value_reaches_silver_or_later(spark, demo_run)
 
 def test_erasure_removes_a_subject_end_to_end(spark, demo_run):
     cfg, args = demo_run
-    tables = Tables(cfg.warehouse)
-    crm = read_table(spark, tables.location("raw", "raw_crm_customers"))
+    tables = Warehouse.of(cfg)
+    crm = read_table(spark, tables.location("raw/raw_crm_customers"))
     from seglib.privacy.keys import load_key_ring
     from seglib.privacy.pseudonymize import pseudonym
 
-    ring = load_key_ring(cfg.privacy)
-    membership = read_table(spark, tables.location("segments", "segment_membership"))
+    ring = load_key_ring(cfg.privacy, env={"SEGLIB_PSEUDONYM_KEY": "5eb1" * 16})
+    membership = read_table(spark, tables.location("segments/segment_membership"))
     with_pseudo = crm.select("customer_id", pseudonym(F.col("customer_id"), ring).alias("subject_id")).distinct()
     victim = with_pseudo.join(membership.select("subject_id"), "subject_id").orderBy("customer_id").first()
     assert victim is not None
-    assert main(["forget", "--subject", victim["customer_id"], *args]) == 0
+    before = {
+        n: read_table(spark, loc).where(F.col("subject_id") == victim["subject_id"]).count()
+        for n, loc in _owned_tables(spark, cfg).items()
+        if "subject_id" in read_table(spark, loc).columns
+    }
+    assert before["silver/events"] > 0 and before["segments/segment_membership"] == 1
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SEGLIB_PSEUDONYM_KEY", "5eb1" * 16)
+        assert main(["forget", "--subject", victim["customer_id"], *args]) == 0
     for name, location in _owned_tables(spark, cfg).items():
         df = read_table(spark, location)
         if "subject_id" in df.columns:
             assert df.where(F.col("subject_id") == victim["subject_id"]).count() == 0, name
-    log = read_table(spark, tables.location("ops", "erasure_log"))
+    log = read_table(spark, tables.location("ops/erasure_log"))
     assert log.count() >= 1
     assert victim["customer_id"] not in str(log.collect()) and victim["subject_id"] not in str(log.collect())

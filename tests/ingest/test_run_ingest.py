@@ -9,7 +9,8 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from seglib.config import load_config
-from seglib.delta_io import Tables, TableSpec, read_table, write_table
+from seglib.delta_io import TableSpec, read_table, write_table
+from seglib.tables import Warehouse
 
 pytestmark = pytest.mark.requires_privacy
 
@@ -139,7 +140,7 @@ def env(spark, tmp_path, monkeypatch):
 
 
 def write_raw(spark, cfg, name, rows, schema, mode="overwrite", overwrite_schema=False):
-    location = cfg.inputs.location(name, cfg.warehouse)
+    location = Warehouse.of(cfg).location(f"raw/{name}")
     write_table(spark.createDataFrame(rows, schema), TableSpec(location), mode=mode, overwrite_schema=overwrite_schema)
 
 
@@ -151,7 +152,7 @@ def p(value):
 
 
 def silver(spark, cfg, name):
-    return read_table(spark, Tables(cfg.warehouse).location("silver", name))
+    return read_table(spark, Warehouse.of(cfg).location(f"silver/{name}"))
 
 
 def ingest(spark, cfg, run_id, **kw):
@@ -182,7 +183,7 @@ def test_first_run_counts_silver_and_quarantine(spark, env):
     assert set(texts) == {p("c1")}  # t2's a1 is stitched to c1
     assert not any("ann@example.com" in t for t in texts.values())
 
-    quarantine = read_table(spark, Tables(env.warehouse).location("ops", "quarantine"))
+    quarantine = read_table(spark, Warehouse.of(env).location("ops/quarantine"))
     assert quarantine.count() == sum(c.quarantined for c in report.tables.values())
     reasons = {r["table_name"]: r["rules"] for r in quarantine.filter("table_name = 'raw_orders'").collect()}
     assert reasons == {"raw_orders": ["amount_non_negative"]}
@@ -195,7 +196,7 @@ def test_first_run_counts_silver_and_quarantine(spark, env):
     assert report.metrics["raw_events.completeness.customer_id"] == pytest.approx(4 / 8)
     assert report.metrics["raw_events.rule_failures.currency_allowed"] == 1
     assert report.metrics["events.freshness_seconds.event_ts"] == (NOW - T1).total_seconds()
-    dq = read_table(spark, Tables(env.warehouse).location("ops", "dq_metrics"))
+    dq = read_table(spark, Warehouse.of(env).location("ops/dq_metrics"))
     assert dq.filter("run_id = 'r1' AND table_name = 'raw_events' AND metric = 'rows_read'").first()["value"] == 8
 
 

@@ -6,25 +6,25 @@ import pytest
 from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
-from seglib.delta_io import Tables, read_table
-from seglib.privacy.erasure import discover_owned_tables, forget, vacuum_owned_tables
+from seglib.delta_io import read_table
+from seglib.errors import ErasureError
+from seglib.privacy.erasure import existing_owned_tables, forget, owned_tables, vacuum_owned_tables
 from seglib.privacy.keys import parse_key_ring
 from seglib.privacy.pseudonymize import pseudonym_py
+from seglib.tables import Warehouse
 
 KEY_V1, KEY_V2 = "11" * 32, "22" * 32
 NOW = datetime(2024, 7, 1, 9, 30)
 RAW_IDS = ["CUST-ERASE", "ANON-ERASE-DEVICE", "CUST-KEEP", "ANON-KEEP"]
 
 
-@pytest.fixture
-def warehouse(spark, tmp_path, monkeypatch):
+def build_warehouse(spark, root: str, monkeypatch):
     """A tiny warehouse: silver/features/ops tables keyed by pseudonyms (some still under key v1) and raw data."""
     monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", f"v2:{KEY_V2},v1:{KEY_V1}")
     ring = parse_key_ring(f"v2:{KEY_V2},v1:{KEY_V1}")
     p = {r: pseudonym_py(r, ring.active) for r in RAW_IDS}
     old = pseudonym_py("CUST-ERASE", ring.get("v1"))
-    cfg = SeglibConfig.model_validate({"warehouse": {"path": str(tmp_path / "wh")}, "privacy": {}})
-    tables = Tables(cfg.warehouse)
+    cfg = SeglibConfig.model_validate({"warehouse": {"path": root}, "privacy": {}})
     ev = "event_id string, subject_id string, anonymous_pseudonym string"
     data = {
         ("silver", "events"): (
@@ -49,28 +49,58 @@ def warehouse(spark, tmp_path, monkeypatch):
             [("raw_events", f'{{"customer_id":"{p["CUST-ERASE"]}"}}'), ("raw_events", '{"customer_id":null}')],
             "table_name string, row_json string",
         ),
-        ("ops", "run_log"): ([("r0", 3)], "run_id string, n int"),  # no identity column: untouched
+        ("ops", "run_log"): ([("r0", p["CUST-ERASE"])], "run_id string, subject_id string"),  # not declared: not ours
         ("raw", "raw_events"): ([("CUST-ERASE",)], "customer_id string"),  # raw belongs to the source system
     }
     for (layer, name), (rows, schema) in data.items():
-        spark.createDataFrame(rows, schema).write.format("delta").save(tables.location(layer, name))
+        spark.createDataFrame(rows, schema).write.format("delta").save(f"{cfg.warehouse.path}/{layer}/{name}")
     return cfg, ring, p, old
 
 
+@pytest.fixture
+def warehouse(spark, tmp_path, monkeypatch):
+    return build_warehouse(spark, str(tmp_path / "wh"), monkeypatch)
+
+
 def _ids(spark, cfg, layer, name, col="subject_id"):
-    return sorted(r[0] for r in read_table(spark, Tables(cfg.warehouse).location(layer, name)).select(col).collect())
+    location = f"{cfg.warehouse.path}/{layer}/{name}"
+    return sorted(r[0] for r in read_table(spark, location).select(col).collect())
 
 
-def test_discovery_skips_raw(warehouse):
+def test_owned_tables_come_from_the_registry_not_from_listing(spark, warehouse):
     cfg, *_ = warehouse
-    assert list(discover_owned_tables(cfg)) == [
-        "features/subject_features",
-        "ops/quarantine",
-        "ops/run_log",
-        "silver/customers",
+    assert "raw/raw_events" not in owned_tables(cfg)  # raw inputs belong to their source systems
+    assert "ops/run_log" not in owned_tables(cfg)  # present on disk, but not declared: never touched
+    assert list(existing_owned_tables(spark, cfg, "forget", erasable_only=True)) == [
         "silver/events",
         "silver/identity_map",
+        "silver/customers",
+        "features/subject_features",
+        "ops/quarantine",
     ]
+
+
+def test_forget_on_a_file_uri_warehouse_erases_everywhere(spark, tmp_path, monkeypatch):
+    """The warehouse given as a URI (as on HDFS/S3/ABFS): erasure must find and clean every owned table."""
+    cfg, _, p, _ = build_warehouse(spark, f"file://{tmp_path}/uri-wh", monkeypatch)
+    report = forget(spark, cfg, ["CUST-ERASE"], NOW, "run-uri")
+    assert report.total_rows_deleted == 6
+    assert _ids(spark, cfg, "silver", "customers") == [p["CUST-KEEP"]]
+    assert _ids(spark, cfg, "ops", "run_log") == [p["CUST-ERASE"]]  # undeclared table: untouched
+
+
+def test_forget_fails_loudly_when_the_warehouse_holds_no_table(spark, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", KEY_V1)
+    cfg = SeglibConfig.model_validate({"warehouse": {"path": f"file://{tmp_path}/nothing-here"}})
+    with pytest.raises(ErasureError, match=r"no seglib table exists under warehouse\.path"):
+        forget(spark, cfg, ["CUST-ERASE"], NOW, "run-empty")
+
+
+def test_forget_fails_loudly_when_a_table_cannot_be_reached(spark, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", KEY_V1)
+    cfg = SeglibConfig.model_validate({"warehouse": {"path": "nosuchscheme://bucket/wh"}})
+    with pytest.raises(ErasureError, match="cannot reach owned table silver/events"):
+        forget(spark, cfg, ["CUST-ERASE"], NOW, "run-unreachable")
 
 
 def test_forget_removes_subject_everywhere_and_logs_no_identifier(spark, warehouse):
@@ -92,7 +122,7 @@ def test_forget_removes_subject_everywhere_and_logs_no_identifier(spark, warehou
     }
     assert (report.subjects_requested, report.linked_identities, report.key_versions) == (1, 1, ("v2", "v1"))
 
-    log = read_table(spark, Tables(cfg.warehouse).location("ops", "erasure_log"))
+    log = read_table(spark, Warehouse.of(cfg).location("ops/erasure_log"))
     rows = log.select(F.to_json(F.struct("*")).alias("j")).collect()
     assert len(rows) == 1
     blob = rows[0].j
@@ -125,11 +155,15 @@ def small_file_listing(spark):
 def test_vacuum_drops_erased_rows_from_old_versions(spark, warehouse, small_file_listing):
     cfg, *_ = warehouse
     forget(spark, cfg, ["CUST-ERASE"], NOW, "run-44")
-    events = Tables(cfg.warehouse).location("silver", "events")
+    events = Warehouse.of(cfg).location("silver/events")
     # Time travel still shows the erased rows (collect: a count() would be answered from Delta stats alone).
     assert len(read_table(spark, events, version=0).select("event_id").collect()) == 4
     cfg.privacy.vacuum_retention_hours = 0
+    with pytest.raises(Exception, match=r"(?i)retention"):  # Delta's safety check stays on unless allowed
+        vacuum_owned_tables(spark, cfg)
+    cfg.privacy.vacuum_allow_short_retention = True
     result = vacuum_owned_tables(spark, cfg)
-    assert set(result) == set(discover_owned_tables(cfg))
+    assert set(result) == set(existing_owned_tables(spark, cfg, "vacuum"))
+    assert spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled", None) is None  # not leaked
     with pytest.raises(Exception, match=r"(?i)file|not exist|found"):
         read_table(spark, events, version=0).select("event_id").collect()

@@ -3,17 +3,18 @@ from __future__ import annotations
 from chispa import assert_df_equality
 
 from seglib.config import SeglibConfig
-from seglib.delta_io import Tables, delta_table, read_table
+from seglib.delta_io import delta_table, read_table
 from seglib.privacy.keys import parse_key_ring
 from seglib.privacy.pseudonymize import pseudonym_py
 from seglib.privacy.rekey import KEY_VERSION_PROPERTY, rekey_owned_tables
+from seglib.tables import Warehouse
 
 
 def test_rekey_maps_old_pseudonyms_to_the_active_key(spark, tmp_path):
     ring = parse_key_ring(f"v2:{'22' * 32},v1:{'11' * 32}")
     v1, v2 = ring.get("v1"), ring.active
     cfg = SeglibConfig.model_validate({"warehouse": {"path": str(tmp_path / "wh")}})
-    location = Tables(cfg.warehouse).location("silver", "orders")
+    location = Warehouse.of(cfg).location("silver/orders")
     schema = "order_id string, subject_id string, amount double"
     spark.createDataFrame(
         [(pseudonym_py("O1", v1), pseudonym_py("C1", v1), 5.0), (pseudonym_py("O2", v1), "unmapped", 7.0)], schema

@@ -1,0 +1,600 @@
+"""The table registry: every table seglib reads or writes, declared once.
+
+A :class:`TableDef` says what a table is: layer and name, a description, its columns (type and comment), keys,
+partitioning, which columns hold raw identifiers, PII or subject pseudonyms, and how long rows are kept. Everything
+else is derived from these declarations: locations (:class:`Warehouse`), the write specs with table and column
+comments, the raw input contract that ingest enforces and the generator writes, the tables erasure, re-keying and
+vacuum act on, and the contract documentation (``python -m seglib.tables`` prints it; a test keeps
+docs/tables.md equal to it). A new table is one entry in :data:`REGISTRY`.
+
+Feature columns are documented per feature group in :mod:`seglib.features.dictionary` (which columns exist depends
+on the features config); the ``features/subject_features`` entry declares its keys and roles and takes its column
+comments from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from pyspark.sql import types as T
+
+from seglib.delta_io import TableSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from seglib.config import SeglibConfig
+
+
+class Role(Enum):
+    """What a column holds, as far as privacy is concerned."""
+
+    PLAIN = "plain"
+    RAW_ID = "raw_id"  # a raw identifier (raw layer only): pseudonymized before it leaves raw
+    PII = "pii"  # direct personal data (raw layer only): dropped or minimised before it leaves raw
+    SUBJECT = "subject"  # pseudonym of a data subject: erasure deletes rows holding a requested subject here
+    PSEUDONYM = "pseudonym"  # pseudonym of a non-subject id (event, order, session): re-keyed on rotation
+    SUBJECT_PAYLOAD = "subject_payload"  # JSON holding subject pseudonyms under raw column names (quarantine)
+
+
+@dataclass(frozen=True)
+class Col:
+    name: str
+    type: str
+    comment: str
+    role: Role = Role.PLAIN
+    required: bool = False  # raw contract: ingest fails fast (naming the column) when a required column is absent
+
+
+@dataclass(frozen=True)
+class TableDef:
+    layer: str
+    name: str
+    comment: str
+    columns: tuple[Col, ...]
+    keys: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+    retention: str = "kept until erased"
+    # Raw inputs belong to their source systems: seglib reads them, never erases or re-keys them.
+    owned: bool = True
+    # Columns decided at run time (the feature table: which features exist depends on config).
+    dynamic_columns: bool = False
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.layer}/{self.name}"
+
+    @property
+    def column_comments(self) -> dict[str, str]:
+        return {c.name: c.comment for c in self.columns}
+
+    def columns_with(self, *roles: Role) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.role in roles)
+
+    @property
+    def subject_columns(self) -> tuple[str, ...]:
+        return self.columns_with(Role.SUBJECT)
+
+    @property
+    def erasable(self) -> bool:
+        return self.owned and bool(self.columns_with(Role.SUBJECT, Role.SUBJECT_PAYLOAD))
+
+    @property
+    def schema(self) -> T.StructType:
+        """The declared columns as a StructType carrying each column's comment in its metadata."""
+        return T.StructType(
+            [
+                T.StructField(c.name, spark_type(c.type), True, {"comment": c.comment})
+                for c in self.columns
+            ]
+        )
+
+
+_ATOMIC = {
+    "string": T.StringType(),
+    "timestamp": T.TimestampType(),
+    "date": T.DateType(),
+    "boolean": T.BooleanType(),
+    "int": T.IntegerType(),
+    "bigint": T.LongType(),
+    "double": T.DoubleType(),
+}
+
+
+def spark_type(ddl: str) -> T.DataType:
+    """The Spark type of a declared type string (no session needed, unlike Spark's DDL parser)."""
+    ddl = ddl.replace(" ", "")
+    if ddl in _ATOMIC:
+        return _ATOMIC[ddl]
+    if ddl.startswith("decimal(") and ddl.endswith(")"):
+        precision, scale = ddl[8:-1].split(",")
+        return T.DecimalType(int(precision), int(scale))
+    if ddl.startswith("array<") and ddl.endswith(">"):
+        return T.ArrayType(spark_type(ddl[6:-1]))
+    if ddl.startswith("map<") and ddl.endswith(">"):
+        key, value = ddl[4:-1].split(",", 1)
+        return T.MapType(spark_type(key), spark_type(value))
+    raise ValueError(f"unsupported declared type {ddl!r}")
+
+
+def _c(name: str, type_: str, comment: str, role: Role = Role.PLAIN, required: bool = False) -> Col:
+    return Col(name, type_, comment, role, required)
+
+
+RUN_ID = _c("run_id", "string", "seglib run that last wrote the row.")
+S, P, RID, PII = Role.SUBJECT, Role.PSEUDONYM, Role.RAW_ID, Role.PII
+
+# ------------------------------------------------------------------------------------------------ raw inputs
+RAW = (
+    TableDef(
+        "raw",
+        "raw_events",
+        "Behavioural events (clickstream, app, e-mail): one row per event; duplicates possible.",
+        (
+            _c("event_id", "string", "Event identifier (duplicates possible in raw data).", RID, True),
+            _c("event_ts", "timestamp", "When the event happened (UTC).", required=True),
+            _c("anonymous_id", "string", "Device/cookie identifier, present before and after login.", RID, True),
+            _c("customer_id", "string", "CRM customer id when logged in, else null.", RID, True),
+            _c("session_id", "string", "Web/app session identifier.", RID),
+            _c(
+                "event_type",
+                "string",
+                "page_view, product_view, search, add_to_cart, checkout, purchase, email_open, email_click, "
+                "feature_use, support_ticket, login, signup.",
+                required=True,
+            ),
+            _c("channel", "string", "web, app, email or social."),
+            _c("device", "string", "desktop, mobile or tablet."),
+            _c("country", "string", "ISO-3166 alpha-2 country."),
+            _c("content_category", "string", "Category of the content or product involved."),
+            _c("product_id", "string", "Product involved, for product events."),
+            _c("revenue", "decimal(18,2)", "Purchase amount; null unless a purchase."),
+            _c("currency", "string", "ISO-4217 currency of revenue."),
+            _c("properties", "map<string,string>", "Free-form event properties (query, promo_code, feature, ...)."),
+        ),
+        keys=("event_id",),
+        owned=False,
+    ),
+    TableDef(
+        "raw",
+        "raw_crm_customers",
+        "CRM change log: several versions per customer, the latest updated_at wins, is_deleted marks deletion.",
+        (
+            _c("customer_id", "string", "CRM customer id.", RID, True),
+            _c("email", "string", "E-mail address (PII).", PII),
+            _c("phone", "string", "Phone number (PII).", PII),
+            _c("first_name", "string", "First name (PII).", PII),
+            _c("last_name", "string", "Last name (PII).", PII),
+            _c("birth_date", "date", "Date of birth (PII).", PII),
+            _c("gender", "string", "female, male, nonbinary or null."),
+            _c("country", "string", "ISO-3166 alpha-2 country."),
+            _c("postal_code", "string", "Postal code (PII).", PII),
+            _c("income_band", "string", "low, lower_middle, upper_middle or high."),
+            _c("signup_date", "date", "Account creation date."),
+            _c("company_name", "string", "Employer, for business customers (PII).", PII),
+            _c("company_size", "int", "Employees of the company."),
+            _c("industry", "string", "Industry of the company."),
+            _c("job_title", "string", "Job title."),
+            _c("plan", "string", "free, basic, premium or enterprise."),
+            _c("updated_at", "timestamp", "Version time; the latest version per customer wins.", required=True),
+            _c("is_deleted", "boolean", "True on the version that deletes the customer.", required=True),
+        ),
+        keys=("customer_id", "updated_at"),
+        owned=False,
+    ),
+    TableDef(
+        "raw",
+        "raw_orders",
+        "Orders; an order may appear in several states (the latest wins).",
+        (
+            _c("order_id", "string", "Order identifier.", RID, True),
+            _c("customer_id", "string", "CRM customer id.", RID, True),
+            _c("order_ts", "timestamp", "Order time (UTC).", required=True),
+            _c("amount", "decimal(18,2)", "Order amount.", required=True),
+            _c("currency", "string", "ISO-4217 currency."),
+            _c("status", "string", "completed, refunded or cancelled.", required=True),
+            _c("items", "int", "Number of items."),
+            _c("product_category", "string", "Main product category."),
+        ),
+        keys=("order_id",),
+        owned=False,
+    ),
+    TableDef(
+        "raw",
+        "raw_consents",
+        "Consent decisions; the latest per subject and purpose wins.",
+        (
+            _c("subject_id", "string", "customer_id or anonymous_id.", RID, True),
+            _c("purpose", "string", "analytics, personalization or marketing_email.", required=True),
+            _c("granted", "boolean", "Consent given (true) or withdrawn (false).", required=True),
+            _c("updated_at", "timestamp", "Decision time; the latest per subject and purpose wins.", required=True),
+        ),
+        keys=("subject_id", "purpose", "updated_at"),
+        owned=False,
+    ),
+    TableDef(
+        "raw",
+        "raw_texts",
+        "Free texts: surveys, support tickets and reviews.",
+        (
+            _c("text_id", "string", "Text identifier.", RID, True),
+            _c("customer_id", "string", "Author's customer id, if known.", RID, True),
+            _c("anonymous_id", "string", "Author's anonymous id, if not a known customer.", RID, True),
+            _c("source", "string", "survey, support_ticket or review."),
+            _c("text", "string", "Free text; may contain e-mail addresses or phone numbers.", required=True),
+            _c("created_at", "timestamp", "When the text was written (UTC).", required=True),
+        ),
+        keys=("text_id",),
+        owned=False,
+    ),
+    TableDef(
+        "raw",
+        "planted_truth",
+        "Planted segments of the synthetic data (seg generate only), for evaluating segmentation.",
+        (
+            _c("customer_id", "string", "CRM customer id (null for anonymous-only visitors).", RID),
+            _c("anonymous_id", "string", "The subject's anonymous id.", RID),
+            _c("planted_segment", "string", "Behavioural segment the generator planted."),
+            _c("is_anonymous_only", "boolean", "Visitor never identified."),
+            _c("is_deleted", "boolean", "Latest CRM version deletes the customer."),
+        ),
+        owned=False,
+    ),
+)
+RAW_INPUTS = ("raw_events", "raw_crm_customers", "raw_orders", "raw_consents", "raw_texts")
+
+# ------------------------------------------------------------------------------------------------ silver
+SILVER = (
+    TableDef(
+        "silver",
+        "events",
+        "Validated, de-duplicated behavioural events; identifiers pseudonymized (HMAC).",
+        (
+            _c("event_id", "string", "Pseudonym of the raw event_id (unique).", P),
+            _c("event_ts", "timestamp", "When the event happened (UTC)."),
+            _c("event_date", "date", "UTC date of event_ts."),
+            _c(
+                "subject_id",
+                "string",
+                "Pseudonym of the customer (direct or identity-stitched), else of the anonymous id.",
+                S,
+            ),
+            _c(
+                "anonymous_pseudonym",
+                "string",
+                "Pseudonym of the anonymous id, kept so later identity links can re-key events.",
+                S,
+            ),
+            _c("session_id", "string", "Pseudonym of the raw session id.", P),
+            _c("event_type", "string", "Validated event type."),
+            _c("channel", "string", "web, app, email or social."),
+            _c("device", "string", "desktop, mobile or tablet."),
+            _c("country", "string", "ISO-3166 alpha-2 country."),
+            _c("content_category", "string", "Category of the content or product involved."),
+            _c("product_id", "string", "Product involved, for product events."),
+            _c("revenue", "decimal(18,2)", "Purchase revenue; null for non-purchase events."),
+            _c("currency", "string", "ISO-4217 currency of revenue."),
+            RUN_ID,
+        ),
+        keys=("event_id",),
+        partition_by=("event_date",),
+    ),
+    TableDef(
+        "silver",
+        "identity_map",
+        "Anonymous id pseudonym -> subject (customer pseudonym), first link wins.",
+        (
+            _c("anonymous_pseudonym", "string", "Pseudonym of the anonymous id.", S),
+            _c("subject_id", "string", "Pseudonym of the customer it was linked to.", S),
+            _c("first_linked_ts", "timestamp", "Time of the first event that tied the anonymous id to a customer."),
+            RUN_ID,
+        ),
+        keys=("anonymous_pseudonym",),
+    ),
+    TableDef(
+        "silver",
+        "customers",
+        "Current CRM state per subject, minimised (bands, prefixes; no names/contacts); deleted customers removed.",
+        (
+            _c("subject_id", "string", "Pseudonym of customer_id.", S),
+            _c("age_band", "string", "Age band at the snapshot (birth date dropped)."),
+            _c("gender", "string", "female, male, nonbinary or null."),
+            _c("country", "string", "ISO-3166 alpha-2 country."),
+            _c("region", "string", "Region derived from country and postal prefix."),
+            _c("postal_prefix", "string", "First characters of the postal code (generalised)."),
+            _c("income_band", "string", "low, lower_middle, upper_middle or high."),
+            _c("signup_date", "date", "Account creation date."),
+            _c("company_size_band", "string", "Band of the company's employee count."),
+            _c("industry", "string", "Industry of the company."),
+            _c("plan", "string", "free, basic, premium or enterprise."),
+            _c("is_b2b", "boolean", "True when the customer has a company (firmographics apply)."),
+            _c("updated_at", "timestamp", "CRM version time of this state."),
+            RUN_ID,
+        ),
+        keys=("subject_id",),
+    ),
+    TableDef(
+        "silver",
+        "orders",
+        "One row per order (latest state); net_amount counts cancellations and refunds as 0.",
+        (
+            _c("order_id", "string", "Pseudonym of the raw order_id.", P),
+            _c("subject_id", "string", "Pseudonym of customer_id.", S),
+            _c("order_ts", "timestamp", "Order time (UTC)."),
+            _c("order_date", "date", "UTC date of order_ts."),
+            _c("amount", "decimal(18,2)", "Order amount."),
+            _c("currency", "string", "ISO-4217 currency."),
+            _c("status", "string", "completed, refunded or cancelled."),
+            _c("items", "int", "Number of items."),
+            _c("product_category", "string", "Main product category."),
+            _c(
+                "net_amount",
+                "decimal(18,2)",
+                "amount when completed, 0 when cancelled or refunded: sums give net revenue.",
+            ),
+            RUN_ID,
+        ),
+        keys=("order_id",),
+    ),
+    TableDef(
+        "silver",
+        "consents",
+        "Latest consent decision per subject and purpose (features keep subjects with privacy.required_consent).",
+        (
+            _c("subject_id", "string", "Pseudonym of the consenting customer or anonymous id.", S),
+            _c("analytics", "boolean", "Latest analytics decision; null if never asked."),
+            _c("personalization", "boolean", "Latest personalization decision; null if never asked."),
+            _c("marketing_email", "boolean", "Latest marketing e-mail decision; null if never asked."),
+            _c("updated_at", "timestamp", "Time of the latest decision of any purpose."),
+            RUN_ID,
+        ),
+        keys=("subject_id",),
+    ),
+    TableDef(
+        "silver",
+        "texts",
+        "Free texts with e-mail addresses and phone numbers masked.",
+        (
+            _c("text_id", "string", "Pseudonym of the raw text_id.", P),
+            _c("subject_id", "string", "Subject as in events (identity-stitched).", S),
+            _c("source", "string", "survey, support_ticket or review."),
+            _c("text", "string", "Text with PII patterns masked."),
+            _c("created_at", "timestamp", "When the text was written (UTC)."),
+            RUN_ID,
+        ),
+        keys=("text_id",),
+    ),
+)
+
+# ------------------------------------------------------------------------------------------------ features, segments
+FEATURES = (
+    TableDef(
+        "features",
+        "subject_features",
+        "One row per subject per snapshot_date; point-in-time correct (data before the snapshot day).",
+        (_c("subject_id", "string", "Pseudonymous subject key.", S), _c("snapshot_date", "date", "Snapshot date.")),
+        keys=("subject_id", "snapshot_date"),
+        partition_by=("snapshot_date",),
+        dynamic_columns=True,
+    ),
+)
+SEGMENTS = (
+    TableDef(
+        "segments",
+        "segment_membership",
+        "Subject-to-segment assignments per snapshot (versioned by Delta history).",
+        (
+            _c("subject_id", "string", "Pseudonymous subject key (keyed HMAC; see docs/privacy.md).", S),
+            _c("snapshot_date", "date", "Date the segments describe; only data before 00:00 UTC of this day was used."),
+            _c("segment_type", "string", "cluster | rule | propensity"),
+            _c("segment_id", "string", "Identifier of the segment within its type (cluster id as text for clusters)."),
+            _c("segment_name", "string", "Human-readable persona or rule name."),
+            _c("model_name", "string", "Registered MLflow model that produced the assignment (null for rules)."),
+            _c("model_version", "string", "Registered model version."),
+            _c("run_id", "string", "seglib run id that wrote the row (joins to the MLflow run tag seglib.run_id)."),
+            _c("assigned_at", "timestamp", "When the assignment was computed (UTC)."),
+        ),
+        keys=("subject_id", "snapshot_date", "segment_type"),
+        partition_by=("snapshot_date",),
+    ),
+    TableDef(
+        "segments",
+        "segment_summary",
+        "Segment sizes and shares per snapshot.",
+        (
+            _c("snapshot_date", "date", "Snapshot date."),
+            _c("segment_type", "string", "cluster | rule | propensity"),
+            _c("segment_id", "string", "Identifier of the segment within its type."),
+            _c("segment_name", "string", "Human-readable persona or rule name."),
+            _c("run_id", "string", "seglib run id that wrote the row."),
+            _c("size", "bigint", "Subjects in the segment."),
+            _c("share", "double", "Share of the snapshot's subjects of this segment type."),
+            _c("meets_min_size", "boolean", "size >= segments.min_segment_size (k-anonymity floor for activation)."),
+        ),
+        keys=("snapshot_date", "segment_type", "segment_id"),
+    ),
+)
+
+# ------------------------------------------------------------------------------------------------ ops
+OPS = (
+    TableDef(
+        "ops",
+        "quarantine",
+        "Rows rejected by ingest rules: rules broken and the pseudonymized original row (no PII).",
+        (
+            _c("table_name", "string", "Raw table the row came from."),
+            _c("rules", "array<string>", "Names of every rule the row broke (conf/ingest.yaml)."),
+            _c(
+                "row_json",
+                "string",
+                "The raw row's contract columns as JSON, identifiers pseudonymized and PII dropped/masked.",
+                Role.SUBJECT_PAYLOAD,
+            ),
+            _c("run_id", "string", "Ingest run that quarantined the row."),
+            _c("quarantined_at", "timestamp", "The run's 'now' (UTC)."),
+        ),
+        keys=("run_id", "table_name"),
+        retention="until erased or re-keyed (row_json keeps pseudonyms under the key current at quarantine time)",
+    ),
+    TableDef(
+        "ops",
+        "dq_metrics",
+        "Data-quality metrics per ingest run and raw table, long format (one row per metric and column).",
+        (
+            _c("run_id", "string", "Ingest run."),
+            _c("table_name", "string", "Raw table."),
+            _c(
+                "metric",
+                "string",
+                "rows_read, rows_accepted, rows_quarantined, duplicates, quarantine_rate, duplicate_rate, "
+                "completeness, rule_failures, freshness_seconds.",
+            ),
+            _c("column", "string", "Column (completeness), rule name (rule_failures), else null."),
+            _c("value", "double", "The metric's value (rates and completeness in [0, 1])."),
+            _c("measured_at", "timestamp", "The run's 'now' (UTC)."),
+        ),
+        keys=("run_id", "table_name", "metric", "column"),
+    ),
+    TableDef(
+        "ops",
+        "ingest_bookmarks",
+        "Last raw Delta version each raw table was ingested up to (incremental ingest).",
+        (
+            _c("table_name", "string", "Raw table."),
+            _c("location", "string", "Where the raw table was read."),
+            _c("version", "bigint", "Raw table Delta version fully ingested by run_id."),
+            _c("run_id", "string", "Ingest run that reached the version."),
+            _c("updated_at", "timestamp", "The run's 'now' (UTC)."),
+        ),
+        keys=("table_name",),
+    ),
+    TableDef(
+        "ops",
+        "erasure_log",
+        "Audit log of erasure requests: counts per table only, never an identifier or pseudonym.",
+        (
+            _c("erasure_id", "string", "Random uuid4 of this erasure; not derived from any identifier."),
+            _c("requested_at", "timestamp", "When the erasure ran (the run's `now`)."),
+            _c("subjects_requested", "bigint", "Distinct raw ids in the request (counts only: no identifier)."),
+            _c("linked_identities", "bigint", "Anonymous ids linked to the requested customers by the identity map."),
+            _c("key_versions", "array<string>", "Key versions used to derive pseudonyms."),
+            _c("tables_scanned", "bigint", "Owned tables with a subject column."),
+            _c("tables_touched", "array<string>", "Tables where rows were deleted (layer/name)."),
+            _c("rows_deleted", "map<string,bigint>", "Rows deleted per table (layer/name -> rows), 0 without a match."),
+            _c("total_rows_deleted", "bigint", "Sum of rows_deleted."),
+            _c("run_id", "string", "Run that executed the erasure."),
+        ),
+        keys=("erasure_id",),
+        retention="kept (the legal record of erasures; holds no identifier)",
+    ),
+    TableDef(
+        "ops",
+        "run_lock",
+        "The warehouse's run lease: at most one row, held by the seglib run writing now (see seglib/run_lock.py).",
+        (
+            _c("lock_name", "string", "Name of the lock (one per warehouse)."),
+            _c("run_id", "string", "Run holding the lease."),
+            _c("command", "string", "The command that run executes."),
+            _c("holder", "string", "host:pid of the driver holding the lease."),
+            _c("acquired_at", "timestamp", "When the lease was taken (UTC wall clock)."),
+            _c("expires_at", "timestamp", "When the lease lapses if the run never releases it (crash)."),
+        ),
+        keys=("lock_name",),
+        retention="one row while a run is active",
+    ),
+)
+
+REGISTRY: dict[str, TableDef] = {t.qualified_name: t for t in (*RAW, *SILVER, *FEATURES, *SEGMENTS, *OPS)}
+
+
+def table(layer: str, name: str) -> TableDef:
+    """The declaration of ``layer/name``; an unknown table is a programming error, named in the message."""
+    try:
+        return REGISTRY[f"{layer}/{name}"]
+    except KeyError:
+        raise KeyError(f"table {layer}/{name} is not declared in seglib.tables.REGISTRY") from None
+
+
+def raw_input(name: str) -> TableDef:
+    if name not in RAW_INPUTS:
+        raise KeyError(f"unknown raw table {name!r}; expected one of {RAW_INPUTS}")
+    return table("raw", name)
+
+
+def tables_in(*layers: str) -> Iterator[TableDef]:
+    return (t for t in REGISTRY.values() if t.layer in layers)
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """Where each declared table lives for one config: ``warehouse.path/<layer>/<name>``, raw inputs as configured."""
+
+    root: str
+    catalog_schema: str | None = None
+    raw_overrides: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: SeglibConfig) -> Warehouse:
+        explicit = {n: getattr(config.inputs, n) for n in RAW_INPUTS if getattr(config.inputs, n)}
+        return cls(config.warehouse.path.rstrip("/"), config.warehouse.catalog_schema, explicit)
+
+    def location(self, t: TableDef | str) -> str:
+        """Path/URI (or catalog name for a raw input configured as one) of a declared table."""
+        t = t if isinstance(t, TableDef) else REGISTRY[t]
+        if t.layer == "raw" and t.name in self.raw_overrides:
+            return self.raw_overrides[t.name]
+        if "://" in self.root or self.root.startswith(("dbfs:", "file:")):
+            return f"{self.root}/{t.layer}/{t.name}"
+        return str(PurePosixPath(self.root) / t.layer / t.name)
+
+    def spec(self, t: TableDef | str, column_comments: dict[str, str] | None = None, **properties: str) -> TableSpec:
+        """The write spec of a declared table: location, comments, partitioning, catalog registration."""
+        t = t if isinstance(t, TableDef) else REGISTRY[t]
+        register = f"{self.catalog_schema}.{t.name}" if self.catalog_schema and t.owned else None
+        return TableSpec(
+            location=self.location(t),
+            comment=t.comment,
+            column_comments={**t.column_comments, **(column_comments or {})},
+            partition_by=t.partition_by,
+            properties=dict(properties),
+            register_as=register,
+        )
+
+
+# ------------------------------------------------------------------------------------------------ documentation
+
+
+def contract_markdown() -> str:
+    """Markdown of every declared table: the raw input contract, then what seglib writes (docs/tables.md)."""
+    lines = [
+        "# Tables",
+        "",
+        "Generated from `seglib/tables.py` by `python -m seglib.tables > docs/tables.md` (a test keeps it current).",
+        "Roles: `raw_id` raw identifier (pseudonymized at ingest), `pii` personal data (dropped or minimised at",
+        "ingest), `subject` subject pseudonym (erasure deletes rows by it), `pseudonym` pseudonym of a non-subject id",
+        "(re-keyed on key rotation), `subject_payload` JSON holding subject pseudonyms (erased by substring).",
+    ]
+    for t in REGISTRY.values():
+        lines += ["", f"## `{t.qualified_name}`", "", t.comment, ""]
+        facts = []
+        if t.keys:
+            facts.append(f"keys: {', '.join(f'`{k}`' for k in t.keys)}")
+        if t.partition_by:
+            facts.append(f"partitioned by {', '.join(f'`{k}`' for k in t.partition_by)}")
+        facts.append("input (read, never modified)" if not t.owned else f"retention: {t.retention}")
+        lines += ["; ".join(facts) + ".", ""]
+        if t.dynamic_columns:
+            lines += ["Columns depend on the features config: see [the data dictionary](data_dictionary.md).", ""]
+            continue
+        lines += ["| column | type | required | role | comment |", "|---|---|---|---|---|"]
+        for c in t.columns:
+            required = "yes" if c.required else ""
+            role = "" if c.role is Role.PLAIN else c.role.value
+            lines.append(f"| `{c.name}` | {c.type} | {required} | {role} | {c.comment} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(contract_markdown(), end="")
