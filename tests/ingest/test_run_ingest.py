@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from seglib.config import load_config
 from seglib.delta_io import TableSpec, read_table, write_table
-from seglib.tables import Warehouse
+from seglib.tables import Warehouse, table, tables_in
 
 pytestmark = pytest.mark.requires_privacy
 
@@ -198,6 +198,14 @@ def test_first_run_counts_silver_and_quarantine(spark, env):
     assert report.metrics["events.freshness_seconds.event_ts"] == (NOW - T1).total_seconds()
     dq = read_table(spark, Warehouse.of(env).location("ops/dq_metrics"))
     assert dq.filter("run_id = 'r1' AND table_name = 'raw_events' AND metric = 'rows_read'").first()["value"] == 8
+
+    # Every table ingest wrote has exactly its declared columns, types and comments (seglib/tables.py).
+    wh = Warehouse.of(env)
+    for declared in [*tables_in("silver"), table("ops", "quarantine"), table("ops", "dq_metrics")]:
+        stored = read_table(spark, wh.location(declared)).schema
+        got = [(f.name, f.dataType.simpleString(), f.metadata.get("comment")) for f in stored.fields]
+        want = [(f.name, f.dataType.simpleString(), f.metadata.get("comment")) for f in declared.schema.fields]
+        assert got == want, declared.qualified_name
 
 
 def test_second_run_reads_only_new_rows_and_reruns_are_idempotent(spark, env):
