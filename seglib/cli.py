@@ -179,7 +179,7 @@ def render_summary(spark, cfg: SeglibConfig, ctx) -> str:
     cluster = ctx.results.get("cluster", {})
     if cluster:
         lines.append(
-            f"model: {cluster['model_name']} v{cluster['model_version']} (alias champion), "
+            f"model: {cluster['model_name']} v{cluster['model_version']} (alias {cluster.get('alias', 'champion')}), "
             f"k={cluster['k']}, silhouette={cluster['silhouette']:.3f}"
         )
     lines.append(f"{'segment':<40} {'size':>8} {'share':>7}")
