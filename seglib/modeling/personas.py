@@ -115,7 +115,7 @@ def segment_stats(
 
 def ranked_features(z_scores: Mapping[str, float]) -> list[str]:
     """Features by distinctiveness: largest |z| first, ties by name (deterministic)."""
-    return sorted(z_scores, key=lambda name: (-abs(z_scores[name]), name))
+    return sorted(z_scores, key=lambda name: (-round(abs(z_scores[name]), Z_DECIMALS), name))
 
 
 def feature_word(feature: str, z: float) -> str:

@@ -127,8 +127,12 @@ def match_by_overlap(
             both = overlap.get((c, s), 0)
             union = cluster_sizes[c] + segment_sizes[s] - both
             jaccard[i, j] = both / union if union else 0.0
+    # Pairs below the floor score 0 so they cannot outweigh an admissible pair in the total.
+    admissible = np.where(jaccard >= min_jaccard, jaccard, 0.0)
     return {
-        clusters[i]: (segments[j], float(jaccard[i, j])) for i, j in _hungarian(jaccard) if jaccard[i, j] >= min_jaccard
+        clusters[i]: (segments[j], float(jaccard[i, j]))
+        for i, j in _hungarian(admissible)
+        if jaccard[i, j] >= min_jaccard
     }
 
 
@@ -148,10 +152,11 @@ def match_by_centroid(
     if not clusters or not segments:
         return {}
     distance = np.array([[rms_distance(new_z[c], previous_z[s]) for s in segments] for c in clusters])
-    finite = np.where(np.isfinite(distance), distance, 1e9)
+    # Closeness within the limit, 0 beyond it: far pairs cannot distort the assignment of near ones.
+    closeness = np.where(distance <= max_distance, max_distance - distance + 1e-9, 0.0)
     return {
         clusters[i]: (segments[j], float(distance[i, j]))
-        for i, j in _hungarian(-finite)
+        for i, j in _hungarian(closeness)
         if distance[i, j] <= max_distance
     }
 
