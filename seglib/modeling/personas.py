@@ -193,6 +193,8 @@ class Persona:
     def description(self, population_mean: Mapping[str, float | None]) -> str:
         """One paragraph: who they are in numbers, against the average subject."""
         head = f"{self.segment_name} ({self.segment_id}): {self.size:,} subjects, {self.share:.1%} of the snapshot."
+        if self.below_min_size:
+            return head + " Below the minimum segment size: figures withheld, not for activation."
         parts = []
         for name in self.top_features:
             z = self.z_scores[name]
@@ -210,8 +212,6 @@ class Persona:
         flags = []
         if self.is_new:
             flags.append("New in this snapshot.")
-        if self.below_min_size:
-            flags.append("Below the minimum segment size: not for activation.")
         if len(self.source_clusters) > 1:
             flags.append(f"Merged from {len(self.source_clusters)} clusters of the model.")
         return head + body + (" " + " ".join(flags) if flags else "")
@@ -226,18 +226,21 @@ def personas_for(
     small_groups: Iterable[int] = (),
     sources: Mapping[int, list[int]] | None = None,
 ) -> list[Persona]:
-    """The personas of every group in ``stats``, largest first."""
+    """The personas of every group in ``stats``, largest first.
+
+    A group below the minimum size keeps only its size: the means of a handful of subjects would disclose them.
+    """
     new, small, total = set(new_groups), set(small_groups), stats.total
     out = []
     for group in sorted(stats.sizes, key=lambda g: (-stats.sizes[g], segment_ids[g])):
-        z = stats.z_scores(group)
+        z = {} if group in small else stats.z_scores(group)
         out.append(
             Persona(
                 segment_id=segment_ids[group],
                 segment_name=names[group],
                 size=stats.sizes[group],
                 share=round(stats.sizes[group] / total, 4) if total else 0.0,
-                centroid=dict(stats.centroids[group]),
+                centroid={} if group in small else dict(stats.centroids[group]),
                 z_scores=z,
                 top_features=ranked_features(z)[:top_features],
                 is_new=group in new,

@@ -71,8 +71,14 @@ def test_names_are_deterministic_under_ties_and_float_noise():
     assert persona_names({0: affinity}, [0]) == {0: "outdoor-gear-loving"}
 
 
-def test_flags_appear_in_the_description():
-    persona = Persona("S009", "average", 3, 0.01, {"x": 1.0}, {"x": 0.0}, ["x"], below_min_size=True)
-    persona_merged = Persona("S010", "average", 3, 0.01, {"x": 1.0}, {"x": 0.0}, ["x"], source_clusters=[2, 5])
-    assert "Below the minimum segment size" in persona.description({"x": 1.0})
-    assert persona_merged.description({"x": 1.0}).endswith("Merged from 2 clusters of the model.")
+def test_small_segments_keep_only_their_size_and_merges_are_described(stats):
+    names = {0: "low-spend", 1: "high-spend"}
+    small, large = personas_for(stats, {0: "S001", 1: "S002"}, names, top_features=2, small_groups=[1])[::-1]
+    assert (small.centroid, small.z_scores, small.top_features) == ({}, {}, [])
+    assert small.description(stats.population_mean) == (
+        "high-spend (S002): 2 subjects, 50.0% of the snapshot. "
+        "Below the minimum segment size: figures withheld, not for activation."
+    )
+    assert large.centroid == {"monetary_365d": 20.0, "sessions_90d": 2.0}
+    merged = Persona("S010", "average", 3, 0.01, {"x": 1.0}, {"x": 0.0}, ["x"], source_clusters=[2, 5])
+    assert merged.description({"x": 1.0}).endswith("Merged from 2 clusters of the model.")
