@@ -49,6 +49,26 @@ FEATURE_WORDS: dict[str, tuple[str, str]] = {
     "feature_uses_per_week_90d": ("power-user", "light-user"),
     "cart_abandonment_rate_90d": ("cart-abandoning", "decisive"),
     "weekday_share": ("weekday", "weekend"),
+    "rfm_score": ("high-value", "low-value"),
+    "onboarding_completed": ("onboarded", "not-onboarded"),
+    "searches_90d": ("searching", "non-searching"),
+    "product_views_90d": ("browsing", "non-browsing"),
+    "browse_depth_90d": ("deep-browsing", "shallow-browsing"),
+    "feature_uses_90d": ("power-user", "light-user"),
+    "email_clicks_90d": ("email-clicking", "email-ignoring"),
+    "email_click_rate_90d": ("email-clicking", "email-ignoring"),
+    "avg_days_between_sessions_90d": ("occasional", "habitual"),
+    "sentiment_score": ("positive", "critical"),
+    "text_count": ("vocal", "silent"),
+    "is_b2b": ("business", "consumer"),
+}
+# Share-like column families: prefix -> (word above average, word below) around the column's topic.
+PREFIX_WORDS: dict[str, tuple[str, str]] = {
+    "affinity_": ("{}-loving", "{}-averse"),
+    "interest_": ("{}-interested", "not-{}"),
+    "device_share_": ("{}-first", "rarely-{}"),
+    "channel_share_": ("{}-first", "rarely-{}"),
+    "daypart_share_": ("{}-active", "rarely-{}"),
 }
 
 
@@ -119,9 +139,10 @@ def ranked_features(z_scores: Mapping[str, float]) -> list[str]:
 
 
 def feature_word(feature: str, z: float) -> str:
-    if feature.startswith("affinity_") and feature not in FEATURE_WORDS:
-        topic = feature.removeprefix("affinity_").replace("_", "-")
-        return f"{topic}-loving" if z >= 0 else f"{topic}-averse"
+    for prefix, (high, low) in PREFIX_WORDS.items():
+        if feature.startswith(prefix) and feature not in FEATURE_WORDS:
+            topic = feature.removeprefix(prefix).replace("_", "-")
+            return (high if z >= 0 else low).format(topic)
     high, low = FEATURE_WORDS.get(feature, (f"high-{feature}", f"low-{feature}"))
     return high if z >= 0 else low
 
