@@ -193,6 +193,7 @@ def render_summary(spark, cfg: SeglibConfig, ctx) -> str:
         ("features", "subject_features"),
         ("segments", "segment_membership"),
         ("segments", "segment_summary"),
+        ("segments", "segment_profiles"),
     ]:
         lines.append(f"  {layer + '/' + name:<28} {tables.location(layer, name)}")
     lines.append(f"mlflow: {tracking_uri(cfg)}")
