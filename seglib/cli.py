@@ -160,13 +160,16 @@ def render_summary(spark, cfg: SeglibConfig, result) -> str:
     shown = ["raw/raw_events", "silver/events", "ops/quarantine", "features/subject_features"]
     if result.cluster is not None:
         c = result.cluster
-        lines.append(f"model: {c.model_name} v{c.model_version}, k={c.k}, silhouette={c.silhouette:.3f}")
+        lines.append(
+            f"model: new fit k={c.k}, silhouette={c.silhouette:.3f} -> {c.alias} ({c.gate_reason}); "
+            f"segments published by {c.model_name} v{c.model_version}"
+        )
         for metric, value in c.truth_scores.items():
             lines.append(f"against the planted truth: {metric}={value:.3f}")
         lines.append(f"{'segment':<40} {'size':>8} {'share':>7}")
         for row in snapshot_summary(spark, cfg, ctx.as_of):
             lines.append(f"{row['segment_name']:<40} {row['size']:>8} {row['share']:>7.1%}")
-        shown += ["segments/segment_membership", "segments/segment_summary"]
+        shown += ["segments/segment_membership", "segments/segment_summary", "segments/segment_profiles"]
     lines.append("tables:")
     lines += [f"  {name:<28} {wh.location(name)}" for name in shown]
     lines.append(f"mlflow: {tracking_uri(cfg)}")

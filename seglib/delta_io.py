@@ -99,7 +99,8 @@ def write_table(
         writer = writer.option("replaceWhere", replace_where)
     if overwrite_schema:
         writer = writer.option("overwriteSchema", "true")
-    elif mode == "append":
+    elif mode == "append" or (replace_where and not created):
+        # New nullable columns (a newer seglib) join the table; earlier snapshots read them as null.
         writer = writer.option("mergeSchema", "true")
     props = {**DEFAULT_TABLE_PROPERTIES, **spec.properties}
     if created:

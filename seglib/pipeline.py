@@ -60,12 +60,15 @@ class FeaturesResult:
 
 @dataclass(frozen=True)
 class ClusterResult:
-    model_name: str
+    model_name: str  # the model that scored the published snapshot (the champion if the new fit is a challenger)
     model_version: str
-    mlflow_run_id: str
+    mlflow_run_id: str  # the run that logged the new fit
+    alias: str  # what the new fit became: champion or challenger
+    gate_reason: str
     k: int
     silhouette: float
-    personas: dict[int, str]
+    personas: dict
+    segments: dict
     tables: dict[str, str]
     truth_scores: dict[str, float] = field(default_factory=dict)
 
@@ -148,35 +151,29 @@ def read_features(spark: SparkSession, cfg: SeglibConfig, as_of: date) -> DataFr
 
 
 def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> ClusterResult:
-    """Fit clusterings over the k range, pick k, log + register the pipeline in MLflow, write memberships."""
+    """Fit clusterings over the k range, pick k, log + register the pipeline in MLflow (champion only if it passes
+    the gate), publish the snapshot's segments (stable ids, minimum size, personas)."""
     from seglib.modeling.clustering import assign_clusters, fit_clustering
-    from seglib.modeling.personas import cluster_centers, persona_names, personas_frame, with_persona
-    from seglib.segments.publish import cluster_membership, segment_summary, write_segments
+    from seglib.segments.snapshot import publish_snapshot, publishing_model
     from seglib.tracking import log_clustering
 
     features = read_features(spark, cfg, ctx.as_of)
     result = fit_clustering(features, cfg.clustering)
-    centers = cluster_centers(result.model)
-    names = persona_names(centers, result.feature_cols)
-    logged = log_clustering(cfg, ctx, result, names)
-    personas = personas_frame(spark, names, centers, result.feature_cols)
-    assigned = with_persona(
-        assign_clusters(result.model, features.select("subject_id", *result.feature_cols), result.feature_cols),
-        personas,
-    )
-    membership = cluster_membership(
-        assigned, ctx.as_of, logged["model_name"], logged["model_version"], ctx.run_id, ctx.now
-    )
-    summary = segment_summary(membership, cfg.segments.min_segment_size)
-    locations = write_segments(membership, summary, Warehouse.of(cfg), ctx.as_of)
+    logged = log_clustering(cfg, ctx, result)
+    model, feature_cols, published_by = publishing_model(cfg, result.model, result.feature_cols, logged)
+    assigned = assign_clusters(model, features.select("subject_id", *feature_cols), feature_cols)
+    published = publish_snapshot(spark, cfg, ctx, assigned, features, published_by)
     return ClusterResult(
-        model_name=logged["model_name"],
-        model_version=logged["model_version"],
+        model_name=published_by["model_name"],
+        model_version=published_by["model_version"],
         mlflow_run_id=logged["mlflow_run_id"],
+        alias=logged["alias"],
+        gate_reason=logged["gate_reason"],
         k=result.k,
         silhouette=result.silhouette,
-        personas=names,
-        tables=locations,
+        personas=published.names,
+        segments=published.report(),
+        tables=published.tables,
     )
 
 

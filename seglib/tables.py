@@ -85,10 +85,7 @@ class TableDef:
     def schema(self) -> T.StructType:
         """The declared columns as a StructType carrying each column's comment in its metadata."""
         return T.StructType(
-            [
-                T.StructField(c.name, spark_type(c.type), True, {"comment": c.comment})
-                for c in self.columns
-            ]
+            [T.StructField(c.name, spark_type(c.type), True, {"comment": c.comment}) for c in self.columns]
         )
 
 
@@ -389,8 +386,20 @@ SEGMENTS = (
             _c("subject_id", "string", "Pseudonymous subject key (keyed HMAC; see docs/privacy.md).", S),
             _c("snapshot_date", "date", "Date the segments describe; only data before 00:00 UTC of this day was used."),
             _c("segment_type", "string", "cluster | rule | propensity"),
-            _c("segment_id", "string", "Identifier of the segment within its type (cluster id as text for clusters)."),
-            _c("segment_name", "string", "Human-readable persona or rule name."),
+            _c(
+                "segment_id",
+                "string",
+                "Identifier of the segment within its type, stable across snapshots: a re-fit's cluster inherits "
+                "the id of the previous snapshot's segment it shares most members with; new segments get ids never "
+                "used before.",
+            ),
+            _c("segment_name", "string", "Human-readable persona or rule name (kept with the id across snapshots)."),
+            _c(
+                "membership_probability",
+                "double",
+                "Mixture models: the subject's probability of its cluster (null for hard clusterings, rules, and "
+                "subjects moved by a small-segment merge).",
+            ),
             _c("model_name", "string", "Registered MLflow model that produced the assignment (null for rules)."),
             _c("model_version", "string", "Registered model version."),
             _c("run_id", "string", "seglib run id that wrote the row (joins to the MLflow run tag seglib.run_id)."),
@@ -411,9 +420,40 @@ SEGMENTS = (
             _c("run_id", "string", "seglib run id that wrote the row."),
             _c("size", "bigint", "Subjects in the segment."),
             _c("share", "double", "Share of the snapshot's subjects of this segment type."),
-            _c("meets_min_size", "boolean", "size >= segments.min_segment_size (k-anonymity floor for activation)."),
+            _c(
+                "meets_min_size",
+                "boolean",
+                "size >= segments.min_segment_size and share >= segments.min_segment_share (floors for activation).",
+            ),
         ),
         keys=("snapshot_date", "segment_type", "segment_id"),
+    ),
+    TableDef(
+        "segments",
+        "segment_profiles",
+        "One persona per snapshot and segment: size, centroid, z-scores, name, description.",
+        (
+            _c("snapshot_date", "date", "Date the segments describe."),
+            _c("segment_id", "string", "Stable segment identifier (as in segment_membership)."),
+            _c("segment_name", "string", "Human-readable persona name (kept with the id across snapshots)."),
+            _c("size", "bigint", "Subjects in the segment."),
+            _c("share", "double", "size / subjects in the snapshot."),
+            _c("is_new", "boolean", "True when no segment of the previous snapshot matched it (fresh id)."),
+            _c("below_min_size", "boolean", "True when published under small_segment_policy=flag below the minimum."),
+            _c(
+                "source_clusters",
+                "array<int>",
+                "Cluster numbers of this fit forming the segment (several after a merge).",
+            ),
+            _c("centroid", "map<string,double>", "Feature -> mean over the members, in the feature's own unit."),
+            _c("z_scores", "map<string,double>", "Feature -> (centroid - population mean) / population std."),
+            _c("top_features", "array<string>", "Features with the largest |z|, most distinctive first."),
+            _c("description", "string", "One-paragraph persona description generated from the numbers above."),
+            _c("model_name", "string", "Registered MLflow model that produced the assignment."),
+            _c("model_version", "string", "Registered model version."),
+            _c("run_id", "string", "seglib run id that wrote the row."),
+        ),
+        keys=("snapshot_date", "segment_id"),
     ),
 )
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from seglib.config import SeglibConfig
+from seglib.config.segments import GateRule
 from seglib.errors import SeglibError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,7 +66,6 @@ def setup_mlflow(cfg: SeglibConfig) -> str:
     if artifact_location is None and state is not None and not cfg.mlflow.tracking_uri:
         artifact_location = (state / "mlartifacts").as_uri()
     return mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=artifact_location)
-
 
 
 @contextlib.contextmanager
@@ -117,15 +118,13 @@ def _selection_plot(result: ClusteringResult, path: Path) -> Path:
     return path
 
 
-def log_clustering(
-    cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult, personas: dict[int, str]
-) -> dict[str, Any]:
-    """Log and register the clustering pipeline; alias the new version ``champion``. Returns name/version/run id."""
+def log_clustering(cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult) -> dict[str, Any]:
+    """Log and register the clustering pipeline; the new version becomes ``champion`` only if it passes the gate
+    (else ``challenger``). Returns name/version/run id and the gate's alias and reason."""
     import mlflow
     import mlflow.spark
-    from mlflow import MlflowClient
 
-    model_name = f"{cfg.mlflow.registered_model_prefix}_clustering"
+    model_name = registered_model_name(cfg)
     with mlflow_run(cfg, ctx, "cluster") as run:
         c = cfg.clustering
         mlflow.log_params(
@@ -143,7 +142,6 @@ def log_clustering(
             mlflow.log_metric("silhouette", result.silhouette_by_k[k], step=k)
             mlflow.log_metric("cost", result.cost_by_k[k], step=k)
         mlflow.log_metric("chosen_silhouette", result.silhouette)
-        mlflow.log_dict({str(k): v for k, v in personas.items()}, "personas.json")
         with tempfile.TemporaryDirectory() as tmp:
             mlflow.log_artifact(str(_selection_plot(result, Path(tmp) / "model_selection.png")))
         info = mlflow.spark.log_model(
@@ -151,7 +149,160 @@ def log_clustering(
             artifact_path="clustering_model",
             registered_model_name=model_name,
             pip_requirements=MODEL_PIP_REQUIREMENTS,
+            signature=clustering_signature(result.feature_cols),
         )
         version = str(info.registered_model_version)
-        MlflowClient().set_registered_model_alias(model_name, "champion", version)
-        return {"model_name": model_name, "model_version": version, "mlflow_run_id": run.info.run_id}
+        gate = promote_if_better(cfg, model_name, version, {"silhouette": result.silhouette})
+        return {
+            "model_name": model_name,
+            "model_version": version,
+            "mlflow_run_id": run.info.run_id,
+            "alias": gate.alias,
+            "gate_reason": gate.reason,
+        }
+
+
+# ---- registration: model name, signature, champion gate -------------------------------------------------------------
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+_METRIC_TAG = "seglib.metric."
+
+
+def registered_model_name(cfg: SeglibConfig) -> str:
+    """segments.model_name (may be a Unity Catalog catalog.schema.model), else <prefix>_clustering."""
+    return cfg.segments.model_name or f"{cfg.mlflow.registered_model_prefix}_clustering"
+
+
+def clustering_signature(feature_cols: list[str]):
+    """Input: the feature columns as optional doubles (the pipeline imputes nulls); output: the cluster number.
+
+    Explicit rather than inferred: inference needs sample rows of subjects, and Unity Catalog requires a signature.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema([ColSpec("double", name, required=False) for name in feature_cols])
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("integer", "cluster_id")]))
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promoted: bool
+    reason: str
+    champion_version: str | None = None
+
+    @property
+    def alias(self) -> str:
+        return CHAMPION if self.promoted else CHALLENGER
+
+
+def gate_decision(
+    rules: list[GateRule],
+    metrics: dict[str, float],
+    champion_metrics: dict[str, float] | None,
+    champion_version: str | None = None,
+) -> GateDecision:
+    """Pure decision: does a new version with ``metrics`` replace the champion (``None``: there is none)?
+
+    Every rule must pass: the optional absolute floor, then "not worse than the champion by more than tolerance".
+    """
+    missing = sorted({r.metric for r in rules} - set(metrics))
+    if missing:
+        raise ValueError(
+            f"segments.champion_gate uses metric(s) {missing} that the clustering run does not report "
+            f"(reported: {sorted(metrics)})"
+        )
+    failures, notes = [], []
+    for rule in rules:
+        value, sign = metrics[rule.metric], 1.0 if rule.higher_is_better else -1.0
+        if rule.minimum is not None and sign * (value - rule.minimum) < 0:
+            failures.append(f"{rule.metric}={value:.4f} beyond the limit {rule.minimum}")
+            continue
+        best = (champion_metrics or {}).get(rule.metric)
+        if best is None:
+            continue
+        if sign * (value - best) < -rule.tolerance:
+            failures.append(f"{rule.metric}={value:.4f} worse than champion's {best:.4f} by more than {rule.tolerance}")
+        else:
+            notes.append(f"{rule.metric}={value:.4f} vs champion's {best:.4f} (tolerance {rule.tolerance})")
+    if failures:
+        return GateDecision(False, "; ".join(failures), champion_version)
+    if champion_metrics is None:
+        return GateDecision(True, "no current champion", None)
+    return GateDecision(True, "; ".join(notes) or "passes every gate", champion_version)
+
+
+def _version_by_alias(client, model_name: str, alias: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:  # no such alias (or no such model) yet
+        return None
+
+
+def promote_if_better(cfg: SeglibConfig, model_name: str, version: str, metrics: dict[str, float]) -> GateDecision:
+    """Alias ``version`` champion if it passes segments.champion_gate against the current champion, else challenger.
+
+    The gate metrics are stored as version tags (``seglib.metric.<name>``) so the next version compares against them
+    without depending on how a run named its metrics. The decision and its reason go to the version's tags and, when
+    a run is active, to the run.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    champion = _version_by_alias(client, model_name, CHAMPION)
+    champion_metrics = None
+    if champion is not None and str(champion.version) != str(version):
+        tags = champion.tags or {}
+        champion_metrics = {k.removeprefix(_METRIC_TAG): float(v) for k, v in tags.items() if k.startswith(_METRIC_TAG)}
+    decision = gate_decision(
+        cfg.segments.champion_gate, metrics, champion_metrics, str(champion.version) if champion else None
+    )
+    for name, value in metrics.items():
+        client.set_model_version_tag(model_name, version, f"{_METRIC_TAG}{name}", str(value))
+    client.set_model_version_tag(model_name, version, "seglib.gate", decision.reason[:5000])
+    client.set_registered_model_alias(model_name, decision.alias, version)
+    if mlflow.active_run() is not None:
+        mlflow.set_tags({"seglib.alias": decision.alias, "seglib.gate": decision.reason[:5000]})
+    level = logging.INFO if decision.promoted else logging.WARNING
+    log.log(level, "%s v%s -> %s: %s", model_name, version, decision.alias, decision.reason)
+    return decision
+
+
+def load_champion(cfg: SeglibConfig) -> tuple[Any, list[str], str]:
+    """The current champion's PipelineModel, its input feature columns (from the signature) and its version."""
+    import mlflow.spark
+    from mlflow import MlflowClient
+    from mlflow.models import get_model_info
+
+    model_name = registered_model_name(cfg)
+    champion = _version_by_alias(MlflowClient(), model_name, CHAMPION)
+    if champion is None:
+        raise LookupError(f"registered model {model_name!r} has no {CHAMPION} version")
+    uri = f"models:/{model_name}@{CHAMPION}"
+    signature = get_model_info(uri).signature
+    if signature is None:
+        raise ValueError(f"{uri} has no signature: cannot tell which features it scores")
+    return mlflow.spark.load_model(uri), signature.inputs.input_names(), str(champion.version)
+
+
+def log_segment_publication(cfg: SeglibConfig, mlflow_run_id: str, persona_card: str, report: dict[str, Any]) -> None:
+    """Attach the persona cards (markdown) and the id/size report of a published snapshot to the model's run."""
+    import mlflow
+
+    setup_mlflow(cfg)
+    active = mlflow.active_run()
+    same_run = active is not None and active.info.run_id == mlflow_run_id
+    with contextlib.nullcontext() if same_run else mlflow.start_run(run_id=mlflow_run_id, nested=active is not None):
+        mlflow.log_text(persona_card, "persona_cards.md")
+        mlflow.log_dict(report, "segments.json")
+        mlflow.log_metrics(
+            {
+                "segments_published": len(report.get("segments", [])),
+                "segments_new": len(report.get("ids", {}).get("new", [])),
+                "segments_vanished": len(report.get("ids", {}).get("vanished", {})),
+                "clusters_merged": len(report.get("merged", {})),
+            }
+        )

@@ -1,11 +1,67 @@
-"""Config of segment assembly and publication."""
+"""Config of segment assembly and publication: stable ids, minimum size, personas, and the champion gate."""
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from seglib.config.base import StrictModel
 
+# One MLflow workspace name, or a Unity Catalog three-level name (catalog.schema.model).
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)?$")
+
+
+class GateRule(StrictModel):
+    """A challenger may not be worse than the current champion on ``metric`` by more than ``tolerance``."""
+
+    metric: str = Field(description="A metric the clustering run reports, e.g. silhouette or stability.")
+    higher_is_better: bool = True
+    tolerance: float = Field(0.0, ge=0, description="Absolute slack allowed against the champion's value.")
+    minimum: float | None = Field(None, description="Optional absolute floor (ceiling if lower is better).")
+
 
 class SegmentsConfig(StrictModel):
-    min_segment_size: int = Field(1, ge=1, description="k-anonymity floor for published segments.")
+    min_segment_size: int = Field(1, ge=1, description="k-anonymity floor for published segments (subjects).")
+    min_segment_share: float = Field(
+        0.0, ge=0, lt=1, description="Share of the snapshot below which a cluster counts as too small."
+    )
+    small_segment_policy: Literal["merge", "flag"] = Field(
+        "merge",
+        description="merge: fold a too-small cluster into its nearest neighbour (centroid distance in standardised "
+        "feature space); flag: publish it marked below_min_size.",
+    )
+    id_match_min_jaccard: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="A cluster inherits a previous segment's id and name only if their members overlap at least "
+        "this much (Jaccard); otherwise it is a new segment.",
+    )
+    id_match_max_distance: float = Field(
+        1.0,
+        gt=0,
+        description="Fallback when no subject is in both snapshots (e.g. after a pseudonym key rotation): match "
+        "segments whose standardised centroids are at most this far apart.",
+    )
+    profile_features: list[str] | None = Field(
+        None, description="Features described in segment profiles; null = every numeric feature column."
+    )
+    profile_top_features: int = Field(3, ge=1, description="Distinguishing features listed per persona.")
+    model_name: str | None = Field(
+        None,
+        description="Registered name of the clustering model; null = <mlflow.registered_model_prefix>_clustering. "
+        "A Unity Catalog name (catalog.schema.model) is allowed.",
+    )
+    champion_gate: list[GateRule] = Field(
+        default_factory=lambda: [GateRule(metric="silhouette", tolerance=0.02)],
+        description="All rules must pass for a new model version to become champion; else it is the challenger.",
+    )
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name(cls, value: str | None) -> str | None:
+        if value is not None and not _MODEL_NAME.match(value):
+            raise ValueError(f"segments.model_name {value!r}: expected 'name' or 'catalog.schema.name'")
+        return value

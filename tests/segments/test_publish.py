@@ -9,29 +9,51 @@ from seglib.tables import Warehouse
 NOW = datetime(2026, 11, 1, 8, 0)
 
 
-def _assigned(spark):
+def _assigned(spark, with_probability: bool = False):
+    if with_probability:
+        return spark.createDataFrame(
+            [("a", 0, 0.9), ("b", 0, 0.6), ("c", 1, None)], "subject_id string, cluster_id int, max_probability double"
+        )
+    return spark.createDataFrame([("a", 0), ("b", 0), ("c", 1)], "subject_id string, cluster_id int")
+
+
+def _segments(spark):
     return spark.createDataFrame(
-        [("a", 0, "high-spend"), ("b", 0, "high-spend"), ("c", 1, "new")],
-        "subject_id string, cluster_id int, persona string",
+        [(0, "S001", "high-spend"), (1, "S002", "new")], "cluster_id int, segment_id string, segment_name string"
     )
 
 
-def test_summary_counts_shares_and_min_size(spark):
-    membership = cluster_membership(_assigned(spark), date(2026, 11, 1), "m", "1", "r1", NOW)
-    summary = segment_summary(membership, min_segment_size=2).select(
-        "segment_id", "segment_name", "size", "share", "meets_min_size"
-    )
+def _membership(spark, day=date(2026, 11, 1), run="r1", with_probability=False):
+    return cluster_membership(_assigned(spark, with_probability), _segments(spark), day, "m", "1", run, NOW)
+
+
+def test_membership_carries_the_mixture_probability_or_null(spark):
+    with_p = _membership(spark, with_probability=True).select("subject_id", "segment_id", "membership_probability")
+    without = _membership(spark).select("subject_id", "segment_id", "membership_probability")
+    schema = "subject_id string, segment_id string, membership_probability double"
+    expected_with = spark.createDataFrame([("a", "S001", 0.9), ("b", "S001", 0.6), ("c", "S002", None)], schema)
+    expected_without = spark.createDataFrame([("a", "S001", None), ("b", "S001", None), ("c", "S002", None)], schema)
+    assert_df_equality(with_p, expected_with, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(without, expected_without, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_summary_counts_shares_and_both_size_floors(spark):
+    membership = _membership(spark)
+    columns = ["segment_id", "segment_name", "size", "share", "meets_min_size"]
+    by_size = segment_summary(membership, min_segment_size=2).select(*columns)
+    by_share = segment_summary(membership, min_segment_size=1, min_segment_share=0.5).select(*columns)
+    schema = "segment_id string, segment_name string, size bigint, share double, meets_min_size boolean"
     expected = spark.createDataFrame(
-        [("0", "high-spend", 2, 0.6667, True), ("1", "new", 1, 0.3333, False)],
-        "segment_id string, segment_name string, size bigint, share double, meets_min_size boolean",
+        [("S001", "high-spend", 2, 0.6667, True), ("S002", "new", 1, 0.3333, False)], schema
     )
-    assert_df_equality(summary, expected, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(by_size, expected, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(by_share, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_snapshots_are_replaced_atomically_and_history_kept(spark, tmp_path):
     tables = Warehouse(str(tmp_path))
     for day, run in [(date(2026, 11, 1), "r1"), (date(2026, 11, 2), "r2"), (date(2026, 11, 1), "r3")]:
-        membership = cluster_membership(_assigned(spark), day, "m", "1", run, NOW)
+        membership = _membership(spark, day, run)
         write_segments(membership, segment_summary(membership, 1), tables, day)
     current = read_table(spark, tables.location("segments/segment_membership"))
     runs = current.groupBy("snapshot_date").agg({"run_id": "max"}).orderBy("snapshot_date").collect()
