@@ -52,14 +52,11 @@ def _conflict_errors() -> tuple[type[BaseException], ...]:
 
 
 def _ensure_table(spark: SparkSession, location: str) -> None:
-    from delta.tables import DeltaTable
-
     if table_exists(spark, location):
         return
-    with contextlib.suppress(*_conflict_errors()):  # another run created it at the same moment: fine
-        DeltaTable.createIfNotExists(spark).location(location).addColumns(LOCK_TABLE.schema).comment(
-            LOCK_TABLE.comment
-        ).execute()
+    # An empty append creates the table; two runs creating it at the same moment: one commit wins, both go on.
+    with contextlib.suppress(*_conflict_errors()):
+        spark.createDataFrame([], LOCK_TABLE.schema).write.format("delta").mode("append").save(location)
 
 
 def _holder(spark: SparkSession, location: str):
