@@ -27,6 +27,10 @@ class MissingColumnError(IngestError):
         )
 
 
+class MissingInputError(IngestError):
+    """A raw input table that is not listed in ``ingest.optional_inputs`` does not exist."""
+
+
 class InvariantError(IngestError):
     """Row accounting does not add up: rows read != accepted + quarantined + duplicates."""
 
@@ -106,6 +110,11 @@ RAW_COLUMN = "_raw"  # struct of the row exactly as read, kept for quarantine pa
 
 def contract_columns(table: str) -> list[str]:
     return [c.name for c in RAW_CONTRACT[table]]
+
+
+def contract_schema(table: str) -> str:
+    """The contract as a DDL schema string (an absent optional input is read as an empty frame of it)."""
+    return ", ".join(f"`{c.name}` {c.type}" for c in RAW_CONTRACT[table])
 
 
 def check_required_columns(df: DataFrame, table: str) -> DataFrame:

@@ -1,4 +1,4 @@
-"""run_ingest end to end on tiny literal raw tables (needs seglib.privacy: fails, never skips, without it)."""
+"""run_ingest end to end on tiny literal raw tables."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -10,8 +10,6 @@ from pyspark.sql import functions as F
 
 from seglib.config import load_config
 from seglib.delta_io import Tables, TableSpec, read_table, write_table
-
-pytestmark = pytest.mark.requires_privacy
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "ingest.yaml"
 KEY = "ab" * 32
