@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from seglib.config.features import FeaturesConfig
 from seglib.features._time import as_of_epoch_day, clipped
 from seglib.features.dictionary import feature_column_comments
-from seglib.features.events import COUNT_DEFAULTS, aggregate_events, prepare_events
+from seglib.features.events import COUNT_DEFAULTS, affinity_columns, aggregate_events, prepare_events
 from seglib.features.profile import demographic_features
 from seglib.features.psychographics import interest_columns, psychographic_features, resolve_engine
 from seglib.features.rfm import (
@@ -102,7 +102,7 @@ def build_feature_set(
     if not cfg.demographics.enabled:
         customers = customers.select("subject_id", "_customer_country", "_signup_day")
     parts = [orders, events, customers]
-    defaults: dict[str, object] = {**ORDER_COUNT_DEFAULTS, **COUNT_DEFAULTS}
+    defaults: dict[str, object] = {**ORDER_COUNT_DEFAULTS, **COUNT_DEFAULTS} | dict.fromkeys(affinity_columns(cfg), 0.0)
     text_engine = NO_TEXT_ENGINE
     if cfg.psychographics.enabled:
         text_engine = resolve_engine(silver["texts"].sparkSession, cfg.psychographics)

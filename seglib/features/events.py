@@ -50,6 +50,11 @@ COUNT_DEFAULTS: dict[str, Any] = {
 }
 
 
+def affinity_columns(cfg: FeaturesConfig) -> list[str]:
+    """The affinity_<category> share columns (0 for a subject without events, like the counts)."""
+    return [f"affinity_{column_suffix(cat)}" for cat in cfg.engagement.categories] if cfg.engagement.enabled else []
+
+
 def _type_is(*types: str) -> Column:
     return F.col("event_type").isin(*types)
 
