@@ -196,5 +196,8 @@ def psychographic_features(texts: DataFrame, cfg: PsychographicsConfig, as_of: d
     terms = terms_sparknlp(kept, cfg) if engine == "sparknlp" else terms_builtin(kept, cfg)
     out = score_terms(terms, dictionary_frame(kept, cfg), cfg)
     if cfg.lda.enabled:
+        if terms.isEmpty():  # LDA cannot fit without documents; the topic columns stay in the schema, null
+            log.warning("psychographics: no texts before %s, so no LDA topic model is fitted", as_of)
+            return out.withColumns({f"topic_{i}": F.lit(None).cast("double") for i in range(cfg.lda.k)})
         out = out.join(topic_mixture(terms, cfg), "subject_id", "left")
     return out

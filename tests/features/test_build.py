@@ -140,3 +140,23 @@ def test_unknown_engagement_weight_is_rejected(silver):
     cfg = FeaturesConfig.model_validate({"engagement": {"index_weights": {"nope": 1.0}}})
     with pytest.raises(ValueError, match="nope"):
         build_feature_set(silver, cfg, AS_OF, required_consent="analytics")
+
+
+def test_every_optional_silver_table_may_be_empty(spark, silver):
+    empty = {
+        "customers": customers_df(spark, []),
+        "orders": orders_df(spark, []),
+        "texts": texts_df(spark, []),
+    }
+    fs = build_feature_set({**silver, **empty}, BUILTIN, AS_OF, required_consent="analytics")
+    cols = ["subject_id", "frequency_365d", "recency_days", "r_score", "plan", "text_count", "sentiment_score"]
+    expected = spark.createDataFrame(
+        [("a", 0, None, 1, None, 0, None), ("anon", 0, None, 1, None, 0, None)], fs.features.select(cols).schema
+    )
+    assert_df_equality(fs.features.select(cols), expected, ignore_row_order=True, ignore_nullable=True)
+    assert fs.rfm_thresholds.recency == []  # no buyers: no cut points, every r_score is 1
+
+    no_consents = {**silver, "consents": consents_df(spark, [])}
+    nobody = build_feature_set(no_consents, BUILTIN, AS_OF, required_consent="analytics")
+    assert nobody.features.columns == fs.features.columns
+    assert nobody.features.count() == 0

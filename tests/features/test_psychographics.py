@@ -94,6 +94,16 @@ def test_builtin_engine_on_no_texts_gives_no_rows(spark):
     assert psychographic_features(texts_df(spark, []), CFG, AS_OF, engine="builtin").count() == 0
 
 
+def test_lda_on_no_texts_keeps_typed_topic_columns(spark):
+    cfg = CFG.model_copy(update={"lda": CFG.lda.model_copy(update={"enabled": True, "k": 2})})
+    out = psychographic_features(texts_df(spark, []), cfg, AS_OF, engine="builtin")
+    assert [(f.name, f.dataType.simpleString()) for f in out.schema.fields][-2:] == [
+        ("topic_0", "double"),
+        ("topic_1", "double"),
+    ]
+    assert out.count() == 0
+
+
 def test_taxonomy_names_validated():
     with pytest.raises(ValueError, match="lower-case identifiers"):
         PsychographicsConfig(interests={"Bad Name": ["x"]})
