@@ -182,7 +182,8 @@ def bench_features(
         # The first feature build also pays JIT/codegen of code paths ingest never ran: keep that out of time(N).
         with phases.timed("warmup_features (untimed in figures)"):
             sample = sampled_silver(read_silver(spark, cfg))
-            build_features(sample, cfg.features, ctx.as_of).write.format("noop").mode("overwrite").save()
+            features = build_features(sample, cfg.features, ctx.as_of, required_consent=cfg.privacy.required_consent)
+            features.write.format("noop").mode("overwrite").save()
     with phases.timed("features_n"):
         location = stage_features(spark, cfg, ctx)
     m["feature_rows_n"] = read_table(spark, location).count()

@@ -101,15 +101,6 @@ def stage_ingest(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, full_r
     """Raw -> validated, de-duplicated, pseudonymous silver tables (+ quarantine and DQ metrics)."""
     from seglib.ingest import run_ingest
 
-    wh = Warehouse.of(cfg)
-    missing = [
-        f"{n} ({wh.location(f'raw/{n}')})" for n in RAW_INPUTS if not table_exists(spark, wh.location(f"raw/{n}"))
-    ]
-    if missing:
-        raise MissingInputError(
-            f"raw input table(s) not found: {', '.join(missing)}. Run `seg generate`, or point inputs.<name> at your "
-            "tables (see README, 'Pointing seglib at your own tables')"
-        )
     return run_ingest(spark, cfg, run_id=ctx.run_id, now=ctx.now, full_refresh=full_refresh, as_of=ctx.as_of)
 
 
@@ -130,7 +121,7 @@ def stage_features(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> F
     from seglib.features import build_feature_set, feature_column_comments
 
     feature_set = build_feature_set(read_silver(spark, cfg), cfg.features, ctx.as_of)
-    engine = getattr(feature_set, "text_engine", "builtin")
+    engine = feature_set.text_engine
     spec = Warehouse.of(cfg).spec(
         "features/subject_features",
         column_comments=feature_column_comments(cfg.features),

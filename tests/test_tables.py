@@ -64,6 +64,15 @@ def test_erasure_scope_is_every_owned_table_with_a_subject_column():
     ]
 
 
+def test_config_names_the_same_raw_inputs_as_the_registry():
+    from typing import get_args
+
+    from seglib.config.ingest import RawTableName
+    from seglib.tables import RAW_INPUTS
+
+    assert get_args(RawTableName) == RAW_INPUTS
+
+
 def test_declared_types_parse_without_a_session():
     assert spark_type("map<string,string>").simpleString() == "map<string,string>"
     assert spark_type("decimal(18, 2)").simpleString() == "decimal(18,2)"

@@ -11,6 +11,11 @@ from pydantic import Field, model_validator
 
 from seglib.config.base import StrictModel
 
+# The raw inputs of seglib.tables.RAW_INPUTS (config does not import the registry; a test keeps them equal).
+RawTableName = Literal["raw_events", "raw_crm_customers", "raw_orders", "raw_consents", "raw_texts"]
+# Rule names ingest derives from config itself; a declared rule may not reuse them.
+IMPLICIT_RULE_NAMES = ("currency_allowed",)
+
 RuleKind = Literal["required", "castable", "allowed", "range", "pattern", "not_future", "null_unless", "expr"]
 
 # Which optional fields each rule kind needs, so a typo fails at config load, not mid-run.
@@ -53,7 +58,14 @@ class RuleSpec(StrictModel):
 class IngestConfig(StrictModel):
     future_tolerance_minutes: int = Field(10, ge=0, description="Timestamps later than now+this are quarantined.")
     currencies: list[str] = Field(
-        default_factory=list, description="ISO-4217 allow-list (conf/ingest.yaml anchors it into the rules)."
+        default_factory=list,
+        description="ISO-4217 allow-list checked on every raw table's currency column (rule currency_allowed); "
+        "empty = no allow-list.",
+    )
+    optional_inputs: list[RawTableName] = Field(
+        default_factory=lambda: ["raw_texts"],
+        description="Raw tables that may be absent: read as empty (with a warning) instead of failing the run. "
+        "An existing empty table is always fine.",
     )
     rules: dict[str, list[RuleSpec]] = Field(
         default_factory=dict, description="Per raw table (raw_events, raw_orders, ...): the row rules."
@@ -69,4 +81,7 @@ class IngestConfig(StrictModel):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"ingest.rules.{table} has duplicate rule names {dupes}")
+            reserved = sorted(set(names) & set(IMPLICIT_RULE_NAMES))
+            if reserved:
+                raise ValueError(f"ingest.rules.{table}: {reserved} is derived from ingest.currencies; rename it")
         return self

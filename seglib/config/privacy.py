@@ -5,6 +5,8 @@ Key material is never a config value: config only says *where* to find it (env v
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from seglib.config.base import StrictModel
@@ -22,7 +24,11 @@ class PrivacyConfig(StrictModel):
     key_file: str | None = Field(
         None, description="Local-only fallback: a key file outside git (the demo creates .seglib/pseudonym.key)."
     )
-    required_consent: str = "analytics"
+    required_consent: Literal["analytics", "personalization", "marketing_email"] = Field(
+        "analytics",
+        description="Consent purpose (a column of silver consents) a subject must currently grant to get a feature "
+        "row.",
+    )
     vacuum_retention_hours: float = Field(
         168, ge=0, description="VACUUM retention: erased rows stay in old Delta versions until this has passed."
     )

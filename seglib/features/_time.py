@@ -64,6 +64,19 @@ def safe_div(num: Column, den: Column) -> Column:
     return F.when(den != 0, num.cast("double") / den.cast("double"))
 
 
+def clipped(value: Column, lower: float | None = None, upper: float | None = None) -> Column:
+    """``value`` limited to [lower, upper], null when ``value`` is null.
+
+    ``F.least``/``F.greatest`` skip nulls (``least(null, 1.0)`` is 1.0), so a bare cap turns "undefined" into the cap.
+    """
+    out = value
+    if lower is not None:
+        out = F.greatest(out, F.lit(lower))
+    if upper is not None:
+        out = F.least(out, F.lit(upper))
+    return F.when(value.isNotNull(), out)
+
+
 def column_suffix(value: str) -> str:
     """A category value as a safe lower-case column-name suffix ("Home & Garden" -> "home_garden")."""
     return re.sub(r"[^0-9a-z]+", "_", value.lower()).strip("_") or "unknown"

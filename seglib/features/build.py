@@ -11,11 +11,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from seglib.config.features import FeaturesConfig
-from seglib.features._time import as_of_epoch_day
+from seglib.features._time import as_of_epoch_day, clipped
 from seglib.features.dictionary import feature_column_comments
-from seglib.features.events import COUNT_DEFAULTS, aggregate_events, prepare_events
+from seglib.features.events import COUNT_DEFAULTS, affinity_columns, aggregate_events, prepare_events
 from seglib.features.profile import demographic_features
-from seglib.features.psychographics import interest_columns, psychographic_features
+from seglib.features.psychographics import interest_columns, psychographic_features, resolve_engine
 from seglib.features.rfm import (
     ORDER_COUNT_DEFAULTS,
     RfmThresholds,
@@ -29,17 +29,25 @@ from seglib.features.rfm import (
 SILVER_KEYS = ("events", "customers", "orders", "consents", "texts")
 
 
+NO_TEXT_ENGINE = "none"  # text_engine when psychographics are disabled
+
+
 @dataclass(frozen=True)
 class FeatureSet:
-    """The lazy feature DataFrame plus what must be stored with the run (RFM score thresholds)."""
+    """The lazy feature DataFrame plus what must be stored with the run: the RFM score thresholds and the text
+    engine that produced the psychographic columns (``builtin`` | ``sparknlp`` | ``none`` when disabled)."""
 
     features: DataFrame
     rfm_thresholds: RfmThresholds | None
+    text_engine: str
 
 
-def consented_subjects(consents: DataFrame) -> DataFrame:
-    """Subjects whose current analytics consent is true (a later revocation applies to every snapshot)."""
-    return consents.where(F.col("analytics")).select("subject_id").distinct()
+def consented_subjects(consents: DataFrame, purpose: str) -> DataFrame:
+    """Subjects whose current consent to ``purpose`` (``privacy.required_consent``) is true; a later revocation
+    applies to every snapshot."""
+    if purpose not in consents.columns:
+        raise ValueError(f"privacy.required_consent {purpose!r} is not a consent purpose of silver consents")
+    return consents.where(F.col(purpose)).select("subject_id").distinct()
 
 
 def with_engagement_index(df: DataFrame, cfg: FeaturesConfig) -> DataFrame:
@@ -58,7 +66,8 @@ def with_engagement_index(df: DataFrame, cfg: FeaturesConfig) -> DataFrame:
     parts = []
     for i, (c, w) in enumerate(weights.items()):
         scale = F.col(f"_scale_{i}")
-        norm = F.when(scale > 0, F.least(F.greatest(F.col(c) / scale, F.lit(0.0)), F.lit(1.0)))
+        norm = F.when(scale > 0, clipped(F.col(c) / scale, lower=0.0, upper=1.0))
+        # An undefined input (e.g. email_click_rate_90d without opens) adds nothing to the index.
         parts.append(F.coalesce(norm, F.lit(0.0)) * (w / total))
     index = reduce(lambda a, b: a + b, parts)
     return (
@@ -78,21 +87,26 @@ def build_feature_set(
     cfg: FeaturesConfig,
     as_of: date,
     rfm_thresholds: RfmThresholds | None = None,
+    *,
+    required_consent: str,
 ) -> FeatureSet:
-    """Silver tables -> one row per consented subject with snapshot_date = as_of (pass thresholds to reuse them)."""
+    """Silver tables -> one row per subject consenting to ``required_consent`` with snapshot_date = as_of (pass
+    thresholds to reuse them). Any silver table may be empty."""
     missing = [k for k in SILVER_KEYS if k not in silver]
     if missing:
         raise KeyError(f"silver tables missing: {missing}")
-    consented = consented_subjects(silver["consents"])
+    consented = consented_subjects(silver["consents"], required_consent)
     orders = order_features(silver["orders"], as_of)
     events = aggregate_events(prepare_events(silver["events"], cfg, as_of), cfg, as_of)
     customers = demographic_features(silver["customers"], as_of)
     if not cfg.demographics.enabled:
         customers = customers.select("subject_id", "_customer_country", "_signup_day")
     parts = [orders, events, customers]
-    defaults: dict[str, object] = {**ORDER_COUNT_DEFAULTS, **COUNT_DEFAULTS}
+    defaults: dict[str, object] = {**ORDER_COUNT_DEFAULTS, **COUNT_DEFAULTS} | dict.fromkeys(affinity_columns(cfg), 0.0)
+    text_engine = NO_TEXT_ENGINE
     if cfg.psychographics.enabled:
-        parts.append(psychographic_features(silver["texts"], cfg.psychographics, as_of))
+        text_engine = resolve_engine(silver["texts"].sparkSession, cfg.psychographics)
+        parts.append(psychographic_features(silver["texts"], cfg.psychographics, as_of, text_engine))
         defaults |= {"text_count": 0} | dict.fromkeys(interest_columns(cfg.psychographics), 0.0)
 
     spine = reduce(DataFrame.unionByName, [p.select("subject_id") for p in parts]).distinct()
@@ -104,6 +118,7 @@ def build_feature_set(
         .withColumn("country", F.coalesce(F.col("_customer_country"), F.col("_event_country")))
         .withColumn(
             "tenure_days",
+            # least() skipping nulls is wanted here: the earliest of the dates that are known.
             (
                 F.lit(as_of_epoch_day(as_of))
                 - F.least(F.col("_signup_day"), F.col("_first_order_day"), F.col("_first_event_day"))
@@ -119,10 +134,23 @@ def build_feature_set(
         df = with_clv_bracket(df, cfg.lifetime)
     if cfg.engagement.enabled:
         df = with_engagement_index(df, cfg)
-    columns = [c for c in feature_column_comments(cfg) if c in df.columns]
-    return FeatureSet(features=df.select(*columns), rfm_thresholds=rfm_thresholds if cfg.rfm.enabled else None)
+    documented = feature_column_comments(cfg)
+    # Helper columns are "_"-prefixed; any other column is a feature and must be documented, never dropped silently.
+    undocumented = sorted(c for c in df.columns if c not in documented and not c.startswith("_"))
+    if undocumented:
+        raise ValueError(
+            f"feature columns without a data-dictionary entry (seglib/features/dictionary.py): {undocumented}"
+        )
+    columns = [c for c in documented if c in df.columns]
+    return FeatureSet(
+        features=df.select(*columns),
+        rfm_thresholds=rfm_thresholds if cfg.rfm.enabled else None,
+        text_engine=text_engine,
+    )
 
 
-def build_features(silver: Mapping[str, DataFrame], cfg: FeaturesConfig, as_of: date) -> DataFrame:
+def build_features(
+    silver: Mapping[str, DataFrame], cfg: FeaturesConfig, as_of: date, *, required_consent: str
+) -> DataFrame:
     """The feature table for ``as_of`` (see :func:`build_feature_set` for the RFM thresholds of the run)."""
-    return build_feature_set(silver, cfg, as_of).features
+    return build_feature_set(silver, cfg, as_of, required_consent=required_consent).features

@@ -27,13 +27,14 @@ def _rfm(cfg: FeaturesConfig) -> dict[str, str]:
         out[f"frequency_{w}d"] = f"Completed orders (one order row = one order) in the last {w} days; 0 if none."
     for w in (30, 90, 365):
         out[f"monetary_{w}d"] = f"Net revenue (refunds netted) of all orders in the last {w} days, {MONEY}; 0 if none."
-    out["aov_365d"] = "Average order value: monetary_365d / frequency_365d; null without completed orders."
+    out["aov_365d"] = "Average order value: monetary_365d / frequency_365d; null without completed orders in 365 days."
     if cfg.rfm.enabled:
         n = cfg.rfm.score_bins
         out |= {
             "r_score": f"Recency score 1..{n} from approxQuantile cut points over buyers (lower recency = higher); "
-            "no purchase = 1. Thresholds are in the column metadata and returned with the run.",
-            "f_score": f"Frequency score 1..{n} on frequency_365d from approxQuantile cut points over buyers.",
+            "1 without completed orders. Thresholds are in the column metadata and returned with the run.",
+            "f_score": f"Frequency score 1..{n} on frequency_365d from approxQuantile cut points over buyers; 1 "
+            "without completed orders.",
             "m_score": f"Monetary score 1..{n} on monetary_365d from approxQuantile cut points over buyers.",
             "rfm_cell": "Concatenated scores r,f,m, e.g. '545'.",
             "rfm_score": "Weighted sum of r_score, f_score and m_score (weights in features.rfm).",
@@ -44,7 +45,7 @@ def _rfm(cfg: FeaturesConfig) -> dict[str, str]:
 def _lifetime(cfg: FeaturesConfig) -> dict[str, str]:
     out = {
         "tenure_days": "Days from the first known date (signup_date, first order, first event in lookback) to "
-        "snapshot_date.",
+        "snapshot_date; null when none is known (a subject with texts only).",
         "clv_historical": f"Historical CLV: net revenue of all orders before the cut-off, {MONEY}; 0 if none.",
     }
     if cfg.lifetime.enabled:
@@ -64,12 +65,13 @@ def _activity() -> dict[str, str]:
 
 def _engagement(cfg: FeaturesConfig) -> dict[str, str]:
     out = {
-        "page_views_90d": f"page_view events {W}.",
-        "email_opens_90d": f"email_open events {W}.",
-        "email_clicks_90d": f"email_click events {W}.",
+        "page_views_90d": f"page_view events {W}; 0 if none.",
+        "email_opens_90d": f"email_open events {W}; 0 if none.",
+        "email_clicks_90d": f"email_click events {W}; 0 if none.",
         "avg_days_between_sessions_90d": "(last - first event instant in the 90 days) / (sessions_90d - 1) in days; "
         "null with fewer than 2 sessions.",
-        "email_open_rate_90d": "email opens per week over the 90 days (the contract has no e-mail send events).",
+        "email_open_rate_90d": "email opens per week over the 90 days (the contract has no e-mail send events); 0 if "
+        "none.",
         "email_click_rate_90d": "Click-to-open rate: email_clicks_90d / email_opens_90d capped at 1; null without "
         "opens.",
         "engagement_trend": "(events last 30 days - events previous 30 days) / their sum, in [-1, 1]; 0 when both 0.",
@@ -81,7 +83,8 @@ def _engagement(cfg: FeaturesConfig) -> dict[str, str]:
     weights = ", ".join(f"{k}={v}" for k, v in cfg.engagement.index_weights.items())
     out["engagement_index"] = (
         f"Weighted mean in [0,1] of inputs each divided by its population "
-        f"{cfg.engagement.index_normalisation_quantile} quantile and capped at 1 (weights: {weights})."
+        f"{cfg.engagement.index_normalisation_quantile} quantile and capped at 1 (weights: {weights}); a null "
+        "input (e.g. email_click_rate_90d without opens) counts as 0."
     )
     return out
 
@@ -89,17 +92,17 @@ def _engagement(cfg: FeaturesConfig) -> dict[str, str]:
 def _behaviour(cfg: FeaturesConfig) -> dict[str, str]:
     b = cfg.behaviour
     return {
-        "product_views_90d": f"product_view events {W}.",
-        "searches_90d": f"search events {W}.",
-        "support_tickets_90d": f"support_ticket events {W}.",
-        "feature_uses_90d": f"feature_use events {W}.",
+        "product_views_90d": f"product_view events {W}; 0 if none.",
+        "searches_90d": f"search events {W}; 0 if none.",
+        "support_tickets_90d": f"support_ticket events {W}; 0 if none.",
+        "feature_uses_90d": f"feature_use events {W}; 0 if none.",
         "onboarding_completed": f"1 if a signup event was followed by feature_use or purchase within "
         f"{b.onboarding_window_days} days (before the cut-off), 0 if not; null without a signup event.",
         "cart_abandonment_rate_90d": f"Share of add_to_cart/checkout events {W} not followed by a purchase within "
         f"{b.cart_window_hours} hours; only events whose window closed before the cut-off count; null if none.",
         "browse_depth_90d": "product_views_90d / sessions_90d; null without sessions.",
         "searches_per_session_90d": "searches_90d / sessions_90d; null without sessions.",
-        "feature_uses_per_week_90d": "feature_uses_90d per week of the 90-day window.",
+        "feature_uses_per_week_90d": "feature_uses_90d per week of the 90-day window; 0 if none.",
     }
 
 
@@ -110,22 +113,24 @@ def _context(cfg: FeaturesConfig) -> dict[str, str]:
     for c in cfg.context.channels:
         out[f"channel_share_{column_suffix(c)}"] = f"Share of events {W} from channel '{c}'; null without events."
     for name, (lo, hi) in DAYPARTS.items():
-        out[f"daypart_share_{name}"] = f"Share of events {W} between {lo:02d}:00 and {hi:02d}:00 UTC."
-    out["weekday_share"] = f"Share of events {W} on Monday-Friday (UTC)."
-    out["country"] = "CRM country when known, else the most frequent event country in the lookback."
+        out[f"daypart_share_{name}"] = (
+            f"Share of events {W} between {lo:02d}:00 and {hi:02d}:00 UTC; null without events."
+        )
+    out["weekday_share"] = f"Share of events {W} on Monday-Friday (UTC); null without events."
+    out["country"] = "CRM country when known, else the most frequent event country in the lookback; null if neither."
     return out
 
 
 def _demographics() -> dict[str, str]:
     return {
-        "age_band": "Age band from silver customers (no exact birth date is kept).",
-        "gender": "Gender from silver customers.",
-        "income_band": "Income band from silver customers.",
-        "company_size_band": "Company size band (firmographic) from silver customers.",
-        "industry": "Industry (firmographic) from silver customers.",
-        "plan": "Subscription plan from silver customers.",
-        "region": "Region derived from the customer's country by ingest.",
-        "is_b2b": "True for business customers (silver customers).",
+        "age_band": "Age band from silver customers (no exact birth date is kept); null without a CRM row.",
+        "gender": "Gender from silver customers; null without a CRM row.",
+        "income_band": "Income band from silver customers; null without a CRM row.",
+        "company_size_band": "Company size band (firmographic) from silver customers; null without a CRM row.",
+        "industry": "Industry (firmographic) from silver customers; null without a CRM row.",
+        "plan": "Subscription plan from silver customers; null without a CRM row.",
+        "region": "Region derived from the customer's country by ingest; null without a CRM row.",
+        "is_b2b": "True for business customers (silver customers); null without a CRM row.",
     }
 
 
@@ -143,7 +148,9 @@ def _psychographics(cfg: FeaturesConfig) -> dict[str, str]:
     )
     if p.lda.enabled:
         for i in range(p.lda.k):
-            out[f"topic_{i}"] = f"Mean LDA (seed {p.lda.seed}) weight of topic {i} over the subject's texts."
+            out[f"topic_{i}"] = (
+                f"Mean LDA (seed {p.lda.seed}) weight of topic {i} over the subject's texts; null without texts."
+            )
     return out
 
 
@@ -173,7 +180,8 @@ def data_dictionary_markdown(cfg: FeaturesConfig | None = None) -> str:
         "",
         "Generated by `seglib.features.write_data_dictionary` from `FEATURE_COLUMN_COMMENTS` (default config); "
         "do not edit by hand.",
-        "One row per consented subject (analytics consent) per `snapshot_date`; point-in-time correct: only rows "
+        "One row per subject currently consenting to `privacy.required_consent` (default `analytics`) per "
+        "`snapshot_date`; point-in-time correct: only rows "
         "strictly before `snapshot_date` 00:00 UTC are used.",
         "",
         "| column | description |",

@@ -18,6 +18,7 @@ from seglib.config.features import FeaturesConfig
 from seglib.features._time import (
     SECONDS_PER_DAY,
     before_cutoff,
+    clipped,
     column_suffix,
     cutoff_seconds,
     in_last_days,
@@ -39,12 +40,19 @@ COUNT_DEFAULTS: dict[str, Any] = {
     "page_views_90d": 0,
     "email_opens_90d": 0,
     "email_clicks_90d": 0,
+    "email_open_rate_90d": 0.0,
     "engagement_trend": 0.0,
     "product_views_90d": 0,
     "searches_90d": 0,
     "support_tickets_90d": 0,
     "feature_uses_90d": 0,
+    "feature_uses_per_week_90d": 0.0,
 }
+
+
+def affinity_columns(cfg: FeaturesConfig) -> list[str]:
+    """The affinity_<category> share columns (0 for a subject without events, like the counts)."""
+    return [f"affinity_{column_suffix(cat)}" for cat in cfg.engagement.categories] if cfg.engagement.enabled else []
 
 
 def _type_is(*types: str) -> Column:
@@ -119,7 +127,7 @@ def derive_engagement(df: DataFrame, cfg: FeaturesConfig) -> DataFrame:
         .withColumn("email_open_rate_90d", F.col("email_opens_90d") / F.lit(ACTIVITY_DAYS / 7))
         .withColumn(
             "email_click_rate_90d",
-            F.least(safe_div(F.col("email_clicks_90d"), F.col("email_opens_90d")), F.lit(1.0)),
+            clipped(safe_div(F.col("email_clicks_90d"), F.col("email_opens_90d")), upper=1.0),
         )
         .withColumn(
             "engagement_trend",

@@ -1,19 +1,22 @@
 """Psychographics from silver texts: interest affinities (taxonomy in conf/interests.yaml), lexicon sentiment.
 
 Two tokenisation engines produce the same intermediate ``(subject_id, text_id, _clean, _terms)`` frame:
-Spark NLP (DocumentAssembler -> Tokenizer -> Normalizer -> StopWordsCleaner -> YakeKeywordExtraction) when its JVM
-classes load, else Spark ML built-ins (RegexTokenizer -> StopWordsRemover -> NGram). Matching is one explode plus one
+Spark NLP (DocumentAssembler -> Tokenizer -> Normalizer -> StopWordsCleaner -> YakeKeywordExtraction) or Spark ML
+built-ins (RegexTokenizer -> StopWordsRemover -> NGram), chosen by ``features.psychographics.engine`` (auto = Spark NLP
+when its JVM classes load) once per run, logged and returned with the feature set. Matching is one explode plus one
 broadcast join against a dictionary built from the config (interest words/phrases and sentiment words), then one
 grouped pass with conditional aggregation. Pretrained models are never used.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from datetime import date
 
+from py4j.java_gateway import JavaClass
 from pyspark.ml.feature import NGram, RegexTokenizer, StopWordsRemover
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
@@ -23,6 +26,8 @@ from seglib.features._time import before_cutoff
 log = logging.getLogger(__name__)
 
 TOKEN_PATTERN = r"[^\p{L}\p{N}]+"
+ENGINES = ("builtin", "sparknlp")
+SPARKNLP_PROBE_CLASS = "com.johnsnowlabs.nlp.DocumentAssembler"
 DICTIONARY_SCHEMA = StructType(
     [
         StructField("term", StringType(), False),
@@ -36,30 +41,49 @@ def interest_columns(cfg: PsychographicsConfig) -> list[str]:
     return [f"interest_{name}" for name in cfg.interests]
 
 
-def topic_columns(cfg: PsychographicsConfig) -> list[str]:
-    return [f"topic_{i}" for i in range(cfg.lda.k)] if cfg.lda.enabled else []
-
-
 def stop_words(cfg: PsychographicsConfig) -> list[str]:
     return sorted(set(StopWordsRemover.loadDefaultStopWords("english")) | {w.lower() for w in cfg.extra_stop_words})
 
 
-def sparknlp_available() -> bool:
-    """Whether Spark NLP's JVM classes load (constructing an annotator fails fast when the jar is absent)."""
-    try:
-        from sparknlp.base import DocumentAssembler
+class TextEngineUnavailableError(RuntimeError):
+    """``features.psychographics.engine: sparknlp`` was asked for, but Spark NLP cannot run in this session."""
 
-        DocumentAssembler()
-        return True
-    except Exception as exc:  # TypeError 'JavaPackage' not callable, Py4J errors, no JVM on Spark Connect
-        log.info("Spark NLP JVM classes unavailable (%s): using the Spark ML built-in text pipeline", exc)
+
+def jvm_class_loads(spark: SparkSession, class_name: str) -> bool:
+    """Whether ``class_name`` is on the driver JVM's classpath; False on Spark Connect (no JVM to ask).
+
+    Py4J resolves a dotted name to a JavaClass when the class loads and to a JavaPackage when it does not, so
+    nothing is raised or swallowed. (There is no DataFrame API for this; the JVM gateway is the only way.)
+    """
+    if type(spark).__module__.startswith("pyspark.sql.connect"):
         return False
+    target = spark.sparkContext._jvm
+    for part in class_name.split("."):
+        target = getattr(target, part)
+    return isinstance(target, JavaClass)
 
 
-def resolve_engine(cfg: PsychographicsConfig) -> str:
-    if cfg.engine == "auto":
-        return "sparknlp" if sparknlp_available() else "builtin"
-    return cfg.engine
+def sparknlp_loads(spark: SparkSession) -> bool:
+    """Spark NLP can run: its Python package is installed and its JVM classes are on the classpath."""
+    return importlib.util.find_spec("sparknlp") is not None and jvm_class_loads(spark, SPARKNLP_PROBE_CLASS)
+
+
+def resolve_engine(spark: SparkSession, cfg: PsychographicsConfig) -> str:
+    """The text engine this run uses (``builtin`` | ``sparknlp``), logged; ``sparknlp`` asked for but not
+    loadable is an error, never a silent switch."""
+    if cfg.engine == "builtin":
+        engine = "builtin"
+    elif sparknlp_loads(spark):
+        engine = "sparknlp"
+    elif cfg.engine == "sparknlp":
+        raise TextEngineUnavailableError(
+            "features.psychographics.engine is 'sparknlp' but Spark NLP's JVM classes are not on the classpath "
+            "(add com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0 to the session, or set the engine to auto/builtin)"
+        )
+    else:
+        engine = "builtin"
+    log.info("psychographics: text engine %s (features.psychographics.engine: %s)", engine, cfg.engine)
+    return engine
 
 
 def terms_builtin(texts: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
@@ -159,16 +183,21 @@ def topic_mixture(terms: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
     return mix.groupBy("subject_id").agg(*[F.avg(F.col("_topics")[i]).alias(f"topic_{i}") for i in range(cfg.lda.k)])
 
 
-def psychographic_features(
-    texts: DataFrame, cfg: PsychographicsConfig, as_of: date, engine: str | None = None
-) -> DataFrame:
-    """Silver texts before the cut-off -> subject_id, text_count, interest_<name>..., sentiment_score[, topic_i]."""
+def psychographic_features(texts: DataFrame, cfg: PsychographicsConfig, as_of: date, engine: str) -> DataFrame:
+    """Silver texts before the cut-off -> subject_id, text_count, interest_<name>..., sentiment_score[, topic_i].
+
+    ``engine`` is ``builtin`` or ``sparknlp``, as chosen once per run by :func:`resolve_engine`.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown text engine {engine!r}; expected one of {ENGINES}")
     kept = texts.where(
         before_cutoff(F.col("created_at"), as_of) & F.col("subject_id").isNotNull() & F.col("text").isNotNull()
     )
-    chosen = engine or resolve_engine(cfg)
-    terms = terms_sparknlp(kept, cfg) if chosen == "sparknlp" else terms_builtin(kept, cfg)
+    terms = terms_sparknlp(kept, cfg) if engine == "sparknlp" else terms_builtin(kept, cfg)
     out = score_terms(terms, dictionary_frame(kept, cfg), cfg)
     if cfg.lda.enabled:
+        if terms.isEmpty():  # LDA cannot fit without documents; the topic columns stay in the schema, null
+            log.warning("psychographics: no texts before %s, so no LDA topic model is fitted", as_of)
+            return out.withColumns({f"topic_{i}": F.lit(None).cast("double") for i in range(cfg.lda.k)})
         out = out.join(topic_mixture(terms, cfg), "subject_id", "left")
     return out

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -28,9 +29,9 @@ class RawBatch:
     table: str
     location: str
     df: DataFrame
-    version: int
+    version: int | None  # None: an optional table that does not exist (nothing to bookmark)
     since_version: int | None  # None: a full read
-    method: str  # full | cdf | file_diff | none
+    method: str  # full | cdf | file_diff | none | missing
 
 
 def load_bookmarks(spark: SparkSession, tables: Warehouse) -> dict[str, int]:
@@ -43,7 +44,11 @@ def load_bookmarks(spark: SparkSession, tables: Warehouse) -> dict[str, int]:
 
 def save_bookmarks(spark: SparkSession, tables: Warehouse, batches: Mapping[str, RawBatch], run_id: str, now: datetime):
     """Record the versions this run reached; called only after every silver write succeeded."""
-    rows = [(b.table, b.location, b.version, run_id, as_utc_instant(now)) for b in batches.values()]
+    rows = [
+        (b.table, b.location, b.version, run_id, as_utc_instant(now)) for b in batches.values() if b.version is not None
+    ]
+    if not rows:
+        return
     merge_upsert(spark.createDataFrame(rows, BOOKMARKS.schema), tables.spec(BOOKMARKS), keys=list(BOOKMARKS.keys))
 
 
@@ -93,8 +98,10 @@ def read_raw_batch(spark: SparkSession, table: str, location: str, since: int | 
     if use_cdf and has_change_data_feed(spark, location):
         try:
             df = read_change_feed(spark, location, since, version)
-            df.schema  # noqa: B018 - resolve now so a CDF gap falls back instead of failing mid-run
+            # Delta checks the version range only when it plans the scan (not at .schema, and limit(0) is optimised
+            # away), so plan it now with a one-row probe: a CDF gap then falls back instead of failing mid-run.
+            df.isEmpty()
             return RawBatch(table, location, df, version, since, "cdf")
-        except Exception as exc:  # CDF enabled after `since`, or its files vacuumed
+        except AnalysisException as exc:  # CDF enabled after `since` (Delta: DELTA_MISSING_CHANGE_DATA)
             log.warning("%s: change data feed unavailable from v%s (%s); using file diff", table, since + 1, exc)
     return RawBatch(table, location, read_file_diff(spark, location, since, version), version, since, "file_diff")

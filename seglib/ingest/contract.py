@@ -42,6 +42,11 @@ def contract_columns(table: str) -> list[str]:
     return [c.name for c in RAW_CONTRACT[table]]
 
 
+def contract_schema(table: str) -> str:
+    """The contract as a DDL schema string (an absent optional input is read as an empty frame of it)."""
+    return ", ".join(f"`{c.name}` {c.type}" for c in RAW_CONTRACT[table])
+
+
 def check_required_columns(df: DataFrame, table: str) -> DataFrame:
     """Fail fast, naming table and column, when a required contract column is absent."""
     present = set(df.columns)

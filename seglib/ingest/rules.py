@@ -69,6 +69,15 @@ def compile_rule(spec: RuleSpec, now: datetime, future_tolerance_minutes: int = 
     return Rule(spec.name, F.coalesce(passes, F.lit(True)))
 
 
+CURRENCY_RULE = "currency_allowed"
+
+
+def currency_rule(currencies: Sequence[str]) -> Rule:
+    """The ``ingest.currencies`` allow-list as a rule on a table's ``currency`` column (nulls pass)."""
+    c = _col("currency")
+    return Rule(CURRENCY_RULE, F.coalesce(_null_or(c, c.isin(list(currencies))), F.lit(True)))
+
+
 def compile_rules(specs: Sequence[RuleSpec], now: datetime, future_tolerance_minutes: int = 0) -> list[Rule]:
     return [compile_rule(s, now, future_tolerance_minutes) for s in specs]
 
@@ -83,15 +92,3 @@ def with_rule_failures(df: DataFrame, rules: Sequence[Rule]) -> DataFrame:
 
 def is_valid(reasons: Column | None = None) -> Column:
     return F.size(reasons if reasons is not None else F.col(REASONS)) == 0
-
-
-def split_valid(
-    df: DataFrame,
-    rules: Sequence[RuleSpec | Rule],
-    now: datetime,
-    future_tolerance_minutes: int = 0,
-) -> tuple[DataFrame, DataFrame]:
-    """(accepted rows without reasons, rejected rows with ``_dq_reasons``) from one rule evaluation."""
-    compiled = [r if isinstance(r, Rule) else compile_rule(r, now, future_tolerance_minutes) for r in rules]
-    flagged = with_rule_failures(df, compiled)
-    return flagged.filter(is_valid()).drop(REASONS), flagged.filter(~is_valid())

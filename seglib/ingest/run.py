@@ -19,7 +19,14 @@ from pyspark.sql import functions as F
 from seglib.config import SeglibConfig
 from seglib.delta_io import delete_where, merge_upsert, read_table, table_exists, write_table
 from seglib.ingest.bookmarks import RawBatch, load_bookmarks, read_raw_batch, save_bookmarks
-from seglib.ingest.contract import RAW_COLUMN, conform_to_contract, contract_columns, type_rule_sql
+from seglib.ingest.contract import (
+    RAW_COLUMN,
+    MissingInputError,
+    conform_to_contract,
+    contract_columns,
+    contract_schema,
+    type_rule_sql,
+)
 from seglib.ingest.dedup import DEDUP_KEYS, ORDER_STATUS_RANK_SQL, id_key
 from seglib.ingest.metrics import (
     TableCounts,
@@ -30,7 +37,7 @@ from seglib.ingest.metrics import (
     write_dq_metrics,
 )
 from seglib.ingest.quarantine import quarantine_rows, write_quarantine
-from seglib.ingest.rules import REASONS, Rule, compile_rules, is_valid, with_rule_failures
+from seglib.ingest.rules import REASONS, Rule, compile_rules, currency_rule, is_valid, with_rule_failures
 from seglib.ingest.silver import (
     rekeyed,
     silver_consents,
@@ -45,6 +52,17 @@ from seglib.tables import RAW_INPUTS, Warehouse, table
 
 log = logging.getLogger(__name__)
 
+# The silver table each raw table feeds (events also feed silver identity_map).
+SILVER_OF = {
+    "raw_events": "events",
+    "raw_crm_customers": "customers",
+    "raw_orders": "orders",
+    "raw_consents": "consents",
+    "raw_texts": "texts",
+}
+
+# Identity-map upsert condition: a stored link is replaced only by an earlier one, so the first link wins across runs.
+FIRST_LINK_WINS = "s.first_linked_ts < t.first_linked_ts"
 _ORDER_NEWER = (
     "s.order_ts > t.order_ts OR (s.order_ts = t.order_ts AND "
     + ORDER_STATUS_RANK_SQL.format(col="s.status")
@@ -94,10 +112,12 @@ class _Validated:
 
 
 def table_rules(config: SeglibConfig, df: DataFrame, table: str, now: datetime) -> list[Rule]:
-    """Implicit castability rules for drifted column types, then the declared rules of conf/ingest.yaml."""
+    """Implicit castability rules for drifted column types, the declared rules of conf/ingest.yaml, then the
+    ``ingest.currencies`` allow-list on tables whose contract has a ``currency`` column."""
     implicit = [Rule(name, F.coalesce(F.expr(sql), F.lit(True))) for name, sql in type_rule_sql(df, table).items()]
     declared = compile_rules(config.ingest.rules.get(table, []), now, config.ingest.future_tolerance_minutes)
-    return implicit + declared
+    currency = [currency_rule(config.ingest.currencies)] if config.ingest.currencies else []
+    return implicit + declared + (currency if "currency" in contract_columns(table) else [])
 
 
 def flag_rows(config: SeglibConfig, raw: DataFrame, table: str, now: datetime) -> tuple[DataFrame, list[Rule]]:
@@ -148,7 +168,7 @@ def _write_events_and_identity(spark, tables, v: _Validated, key_ring, run_id: s
     """Identity links first (so new events use them), then events, then re-key older anonymous events."""
     id_spec = _spec(tables, "identity_map")
     links = build_identity_links(v.valid, key_ring).withColumn("run_id", F.lit(run_id))
-    _upsert(links, id_spec, ["anonymous_pseudonym"], full, "s.first_linked_ts < t.first_linked_ts")
+    _upsert(links, id_spec, ["anonymous_pseudonym"], full, FIRST_LINK_WINS)
     identity = _identity_map(spark, tables)
     ev_spec = _spec(tables, "events")
     existed = table_exists(spark, ev_spec.location)
@@ -198,6 +218,31 @@ def _quarantine(tables: Warehouse, v: _Validated, key_ring, run_id: str, now: da
         )
 
 
+def read_raw_batches(spark: SparkSession, config: SeglibConfig, bookmarks: dict[str, int]) -> dict[str, RawBatch]:
+    """Every raw table's batch; a missing table is an empty batch if ``ingest.optional_inputs`` lists it, else an
+    error naming every missing required table (checked before anything is read)."""
+    wh = Warehouse.of(config)
+    locations = {name: wh.location(f"raw/{name}") for name in RAW_INPUTS}
+    missing = {name for name, location in locations.items() if not table_exists(spark, location)}
+    required = sorted(missing - set(config.ingest.optional_inputs))
+    if required:
+        found = ", ".join(f"{name} at {locations[name]}" for name in required)
+        raise MissingInputError(
+            f"raw input table(s) not found: {found}. Run `seg generate`, point inputs.<name> at your tables, "
+            "or list the input in ingest.optional_inputs to read it as empty"
+        )
+    batches = {}
+    for name, location in locations.items():
+        if name in missing:
+            log.warning("%s: optional raw input not found at %s: read as empty", name, location)
+            empty = spark.createDataFrame([], contract_schema(name))
+            batches[name] = RawBatch(name, location, empty, None, None, "missing")
+        else:
+            since = bookmarks.get(name)
+            batches[name] = read_raw_batch(spark, name, location, since, config.ingest.use_change_data_feed)
+    return batches
+
+
 def run_ingest(
     spark: SparkSession,
     config: SeglibConfig,
@@ -211,16 +256,7 @@ def run_ingest(
     tables = Warehouse.of(config)
     key_ring = load_key_ring(config.privacy)
     bookmarks = {} if full_refresh else load_bookmarks(spark, tables)
-    batches = {
-        name: read_raw_batch(
-            spark,
-            name,
-            tables.location(f"raw/{name}"),
-            bookmarks.get(name),
-            config.ingest.use_change_data_feed,
-        )
-        for name in RAW_INPUTS
-    }
+    batches = read_raw_batches(spark, config, bookmarks)
     validated = {name: validate_batch(config, batch, now) for name, batch in batches.items()}
     try:
         for v in validated.values():
@@ -242,7 +278,7 @@ def run_ingest(
         full_refresh=full_refresh,
         tables={name: v.counts for name, v in validated.items()},
         metrics=metrics_dict(rows),
-        versions={name: b.version for name, b in batches.items()},
+        versions={name: b.version for name, b in batches.items() if b.version is not None},
         methods={name: b.method for name, b in batches.items()},
         seconds=time.perf_counter() - started,
     )
@@ -251,10 +287,13 @@ def run_ingest(
 
 
 def _write_silver(spark, config, tables, validated, key_ring, run_id, now, as_of, full: bool) -> None:
-    """Each silver table from its batch; an empty incremental batch leaves its table untouched."""
+    """Each silver table from its batch; an empty incremental batch leaves an existing table untouched, and
+    creates a missing one (empty, with its schema), so the feature stage always finds every silver table."""
 
     def todo(name: str) -> bool:
-        return full or validated[name].counts.read > 0
+        if full or validated[name].counts.read > 0:
+            return True
+        return not table_exists(spark, tables.location("silver", SILVER_OF[name]))
 
     if todo("raw_events"):
         _write_events_and_identity(spark, tables, validated["raw_events"], key_ring, run_id, full)

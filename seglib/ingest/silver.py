@@ -1,4 +1,5 @@
-"""Validated raw rows -> the pseudonymous silver tables (shapes per the silver contract in README.md).
+"""Validated raw rows -> the pseudonymous silver tables (columns: each function's final ``select``; table and
+column comments: ``SILVER_COMMENTS``; minimisation rules: docs/privacy.md).
 
 Every identifier leaves through ``pseudonym``; customers go through ``minimise_customers``, consents through
 ``latest_consents`` and free text through ``mask_pii`` (all from seglib.privacy).

@@ -31,18 +31,12 @@ def build_identity_links(events_df_with_raw_ids: DataFrame, key_ring: KeyRing) -
 
 
 def first_links(links: DataFrame) -> DataFrame:
-    """Keep the earliest link per anonymous pseudonym (also merges an existing map with new links)."""
+    """Keep the earliest link per anonymous pseudonym (across runs: the ingest upsert's FIRST_LINK_WINS)."""
     return (
         links.groupBy("anonymous_pseudonym")
         .agg(F.min(F.struct("first_linked_ts", "subject_id")).alias("first"))
         .select("anonymous_pseudonym", "first.subject_id", "first.first_linked_ts")
     )
-
-
-def merge_identity_links(existing_map: DataFrame, new_links: DataFrame) -> DataFrame:
-    """Existing identity map + newly built links -> the map where each anonymous id keeps its first link."""
-    cols = list(IDENTITY_MAP_COLUMNS)
-    return first_links(existing_map.select(*cols).unionByName(new_links.select(*cols)))
 
 
 def apply_identity(df: DataFrame, identity_map_df: DataFrame) -> DataFrame:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from chispa import assert_df_equality
 
+from seglib.config import ConfigError, load_config
 from seglib.config.features import FeaturesConfig
-from seglib.features import build_feature_set, feature_column_comments
+from seglib.features import build_feature_set, consented_subjects, feature_column_comments
 from tests.features.silver_data import (
     AS_OF,
     consents_df,
@@ -53,22 +55,55 @@ def silver(spark):
     }
 
 
+BUILTIN = FeaturesConfig.model_validate({"psychographics": {"engine": "builtin"}})
+
+
 @pytest.fixture(scope="module")
 def built(silver):
-    fs = build_feature_set(silver, FeaturesConfig(), AS_OF)
+    fs = build_feature_set(silver, BUILTIN, AS_OF, required_consent="analytics")
     return fs, {r.subject_id: r.asDict() for r in fs.features.collect()}
 
 
 def test_one_row_per_consented_subject_with_data(built):
-    _, rows = built
+    fs, rows = built
     # x has no analytics consent; "late" only has data after the snapshot
     assert sorted(rows) == ["a", "anon", "b", "t"]
     assert {r["snapshot_date"] for r in rows.values()} == {AS_OF}
+    assert fs.text_engine == "builtin"
+
+
+def test_required_consent_names_the_purpose_that_gates_rows(spark, silver):
+    consents = silver["consents"]  # analytics as given; personalization true and marketing_email false for all
+    got = {p: consented_subjects(consents, p) for p in ("analytics", "personalization", "marketing_email")}
+    ids = "subject_id string"
+    assert_df_equality(got["analytics"], spark.createDataFrame([(s,) for s in ("a", "b", "anon", "t", "late")], ids),
+                       ignore_row_order=True, ignore_nullable=True)  # fmt: skip
+    assert_df_equality(got["personalization"], consents.select("subject_id"), ignore_row_order=True)
+    assert got["marketing_email"].count() == 0
+    with pytest.raises(ValueError, match="not a consent purpose"):
+        consented_subjects(consents, "telemetry")
+
+
+def test_build_gates_rows_on_the_configured_purpose(spark, silver):
+    fs = build_feature_set(silver, BUILTIN, AS_OF, required_consent="personalization")
+    expected = spark.createDataFrame([(s,) for s in ("a", "anon", "b", "t", "x")], "subject_id string")
+    assert_df_equality(fs.features.select("subject_id"), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_required_consent_config_accepts_only_known_purposes():
+    assert load_config([], ["privacy.required_consent=personalization"]).privacy.required_consent == "personalization"
+    with pytest.raises(ConfigError, match="required_consent"):
+        load_config([], ["privacy.required_consent=telemetry"])
+
+
+def test_text_engine_is_none_when_psychographics_are_disabled(silver):
+    cfg = FeaturesConfig.model_validate({"psychographics": {"enabled": False}})
+    assert build_feature_set(silver, cfg, AS_OF, required_consent="analytics").text_engine == "none"
 
 
 def test_columns_are_exactly_the_documented_ones(built):
     fs, _ = built
-    assert fs.features.columns == list(feature_column_comments(FeaturesConfig()))
+    assert fs.features.columns == list(feature_column_comments(BUILTIN))
 
 
 def test_buyer(built):
@@ -104,4 +139,24 @@ def test_engagement_index_bounded_and_thresholds_returned(built):
 def test_unknown_engagement_weight_is_rejected(silver):
     cfg = FeaturesConfig.model_validate({"engagement": {"index_weights": {"nope": 1.0}}})
     with pytest.raises(ValueError, match="nope"):
-        build_feature_set(silver, cfg, AS_OF)
+        build_feature_set(silver, cfg, AS_OF, required_consent="analytics")
+
+
+def test_every_optional_silver_table_may_be_empty(spark, silver):
+    empty = {
+        "customers": customers_df(spark, []),
+        "orders": orders_df(spark, []),
+        "texts": texts_df(spark, []),
+    }
+    fs = build_feature_set({**silver, **empty}, BUILTIN, AS_OF, required_consent="analytics")
+    cols = ["subject_id", "frequency_365d", "recency_days", "r_score", "plan", "text_count", "sentiment_score"]
+    expected = spark.createDataFrame(
+        [("a", 0, None, 1, None, 0, None), ("anon", 0, None, 1, None, 0, None)], fs.features.select(cols).schema
+    )
+    assert_df_equality(fs.features.select(cols), expected, ignore_row_order=True, ignore_nullable=True)
+    assert fs.rfm_thresholds.recency == []  # no buyers: no cut points, every r_score is 1
+
+    no_consents = {**silver, "consents": consents_df(spark, [])}
+    nobody = build_feature_set(no_consents, BUILTIN, AS_OF, required_consent="analytics")
+    assert nobody.features.columns == fs.features.columns
+    assert nobody.features.count() == 0

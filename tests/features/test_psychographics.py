@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 from chispa import assert_df_equality
 
 from seglib.config.features import PsychographicsConfig
-from seglib.features.psychographics import psychographic_features, resolve_engine, sparknlp_available
+from seglib.features import psychographics
+from seglib.features.psychographics import (
+    TextEngineUnavailableError,
+    jvm_class_loads,
+    psychographic_features,
+    resolve_engine,
+)
 from tests.features.silver_data import AS_OF, texts_df
 
 CFG = PsychographicsConfig(
@@ -47,10 +55,53 @@ def test_negative_sentiment(spark):
     assert row.sentiment_score == -1.0
 
 
-def test_auto_engine_falls_back_to_builtin_without_sparknlp_jar(spark):
-    # The Spark NLP jar is not on this machine's classpath; auto must pick the built-in path, not fail.
-    assert sparknlp_available() is False
-    assert resolve_engine(CFG) == "builtin"
+def test_jvm_class_probe_tells_loaded_from_absent_classes(spark):
+    assert jvm_class_loads(spark, "org.apache.spark.ml.feature.RegexTokenizer") is True
+    assert jvm_class_loads(spark, "org.example.NoSuchAnnotator") is False
+
+
+@pytest.mark.parametrize(
+    ("configured", "loads", "expected"),
+    [("auto", False, "builtin"), ("auto", True, "sparknlp"), ("sparknlp", True, "sparknlp")],
+)
+def test_engine_choice_follows_config_and_is_logged(spark, monkeypatch, caplog, configured, loads, expected):
+    monkeypatch.setattr(psychographics, "sparknlp_loads", lambda _spark: loads)
+    with caplog.at_level(logging.INFO, logger=psychographics.__name__):
+        assert resolve_engine(spark, CFG.model_copy(update={"engine": configured})) == expected
+    assert f"text engine {expected}" in caplog.text
+
+
+def test_builtin_engine_never_probes_for_sparknlp(spark, monkeypatch):
+    def probe(_spark):
+        raise AssertionError("builtin must not look for Spark NLP")
+
+    monkeypatch.setattr(psychographics, "sparknlp_loads", probe)
+    assert resolve_engine(spark, CFG.model_copy(update={"engine": "builtin"})) == "builtin"
+
+
+def test_sparknlp_requested_but_unavailable_is_an_error_not_a_switch(spark, monkeypatch):
+    monkeypatch.setattr(psychographics, "sparknlp_loads", lambda _spark: False)
+    with pytest.raises(TextEngineUnavailableError, match="not on the classpath"):
+        resolve_engine(spark, CFG.model_copy(update={"engine": "sparknlp"}))
+
+
+def test_unknown_engine_name_is_rejected(texts):
+    with pytest.raises(ValueError, match="unknown text engine"):
+        psychographic_features(texts, CFG, AS_OF, engine="spacy")
+
+
+def test_builtin_engine_on_no_texts_gives_no_rows(spark):
+    assert psychographic_features(texts_df(spark, []), CFG, AS_OF, engine="builtin").count() == 0
+
+
+def test_lda_on_no_texts_keeps_typed_topic_columns(spark):
+    cfg = CFG.model_copy(update={"lda": CFG.lda.model_copy(update={"enabled": True, "k": 2})})
+    out = psychographic_features(texts_df(spark, []), cfg, AS_OF, engine="builtin")
+    assert [(f.name, f.dataType.simpleString()) for f in out.schema.fields][-2:] == [
+        ("topic_0", "double"),
+        ("topic_1", "double"),
+    ]
+    assert out.count() == 0
 
 
 def test_taxonomy_names_validated():

@@ -15,6 +15,7 @@ from seglib.generate import build_raw_tables
 from seglib.generate.tables import CONTRACT, conform
 
 AS_OF = date(2025, 6, 1)  # the same run date as conftest's fixtures
+RAW_NAMES = ("raw_events", "raw_crm_customers", "raw_orders", "raw_consents", "raw_texts")
 
 EXPECTED_SCHEMAS = {
     "raw_events": "struct<event_id:string,event_ts:timestamp,anonymous_id:string,customer_id:string,"
@@ -119,13 +120,28 @@ def _events(spark, cfg: GeneratorConfig) -> DataFrame:
     return df.withColumn("properties", F.to_json("properties"))
 
 
+def _materialised(spark, cfg: GeneratorConfig, shuffle_partitions: int) -> dict[str, DataFrame]:
+    """Every generated table and the truth, computed eagerly under ``shuffle_partitions`` (maps as JSON: sortable)."""
+    previous = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    try:
+        built = build_raw_tables(spark, cfg, AS_OF)
+        tables = {name: conform(df, CONTRACT[name]) for name, df in built.tables.items()}
+        tables["raw_events"] = tables["raw_events"].withColumn("properties", F.to_json("properties"))
+        tables["truth"] = built.truth
+        return {name: df.localCheckpoint(eager=True) for name, df in tables.items()}
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", previous)
+
+
 def test_same_config_gives_identical_data_whatever_the_partitioning(spark):
     cfg = GeneratorConfig(customers=12, days=5, events_per_customer=10, seed=3, bad_row_share=0.2, partitions=1)
-    first = _events(spark, cfg)
-    again = _events(spark, cfg.model_copy(update={"partitions": 3}))
-    assert_df_equality(first, again, ignore_row_order=True, ignore_nullable=True)
-    crm = build_raw_tables(spark, cfg, AS_OF).tables["raw_crm_customers"]
-    assert_df_equality(crm, build_raw_tables(spark, cfg, AS_OF).tables["raw_crm_customers"], ignore_row_order=True)
+    first = _materialised(spark, cfg, shuffle_partitions=1)
+    again = _materialised(spark, cfg.model_copy(update={"partitions": 3}), shuffle_partitions=5)
+    assert set(first) == set(RAW_NAMES) | {"truth"}
+    for name, df in first.items():
+        assert df.count() > 0, name
+        assert_df_equality(df, again[name], ignore_row_order=True, ignore_nullable=True)
 
 
 def test_another_seed_gives_other_data(spark):

@@ -8,7 +8,8 @@ from pydantic import ValidationError
 
 from seglib.config import load_config
 from seglib.config.ingest import IngestConfig, RuleSpec
-from seglib.ingest.rules import REASONS, compile_rules, split_valid, with_rule_failures
+from seglib.ingest.rules import REASONS, compile_rules, currency_rule, is_valid, with_rule_failures
+from seglib.ingest.run import flag_rows
 
 NOW = datetime(2026, 3, 1, 12, 0, 0)
 CONF = Path(__file__).resolve().parents[2] / "conf" / "ingest.yaml"
@@ -118,7 +119,7 @@ def test_expr_rule(spark):
     assert got == [[], [], ["subject_known"]]
 
 
-def test_split_valid_collects_every_broken_rule(spark):
+def test_every_broken_rule_is_collected_and_valid_rows_split_off(spark):
     df = spark.createDataFrame(
         [(1, "e1", "web"), (2, None, "fax"), (3, "e3", "fax")], "id int, event_id string, channel string"
     )
@@ -126,7 +127,8 @@ def test_split_valid_collects_every_broken_rule(spark):
         rule(name="event_id_required", kind="required", column="event_id"),
         rule(name="channel_allowed", kind="allowed", column="channel", values=["web"]),
     ]
-    accepted, rejected = split_valid(df, specs, NOW)
+    flagged = with_rule_failures(df, compile_rules(specs, NOW))
+    accepted, rejected = flagged.filter(is_valid()).drop(REASONS), flagged.filter(~is_valid())
     assert_df_equality(accepted, df.filter("id = 1"))
     expected = spark.createDataFrame(
         [(2, None, "fax", ["event_id_required", "channel_allowed"]), (3, "e3", "fax", ["channel_allowed"])],
@@ -152,6 +154,45 @@ def test_duplicate_rule_names_rejected():
 def test_conf_ingest_yaml_loads_and_covers_every_raw_table():
     cfg = load_config([CONF])
     assert set(cfg.ingest.rules) == {"raw_events", "raw_crm_customers", "raw_orders", "raw_consents", "raw_texts"}
-    events = {r.name: r for r in cfg.ingest.rules["raw_events"]}
-    assert events["currency_allowed"].values == cfg.ingest.currencies
+    declared = {r.name for rules in cfg.ingest.rules.values() for r in rules}
+    assert "currency_allowed" not in declared  # derived from ingest.currencies, so --set reaches it
     assert "EUR" in cfg.ingest.currencies
+    assert cfg.ingest.optional_inputs == ["raw_texts"]
+
+
+def test_currency_rule_lets_null_pass(spark):
+    df = spark.createDataFrame([(1, "EUR"), (2, "USD"), (3, None)], "id int, currency string")
+    got = [r[REASONS] for r in with_rule_failures(df, [currency_rule(["EUR"])]).orderBy("id").collect()]
+    assert got == [[], ["currency_allowed"], []]
+
+
+RAW_ORDERS = (
+    "order_id string, customer_id string, order_ts timestamp, amount decimal(18,2), currency string, status string"
+)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ([], [[], []]),
+        (["ingest.currencies=[EUR]"], [[], ["currency_allowed"]]),
+        (["ingest.currencies=[]"], [[], []]),
+    ],
+)
+def test_currencies_override_reaches_the_currency_rule(spark, overrides, expected):
+    cfg = load_config([CONF], overrides)
+    raw = spark.createDataFrame(
+        [
+            ("o1", "c1", NOW, Decimal("1.00"), "EUR", "completed"),
+            ("o2", "c1", NOW, Decimal("1.00"), "USD", "completed"),
+        ],
+        RAW_ORDERS,
+    )
+    flagged, rules = flag_rows(cfg, raw, "raw_orders", NOW)
+    assert [r[REASONS] for r in flagged.orderBy("order_id").collect()] == expected
+    assert ("currency_allowed" in [r.name for r in rules]) == bool(cfg.ingest.currencies)
+
+
+def test_declared_rule_may_not_take_a_derived_rule_name():
+    with pytest.raises(ValidationError, match=r"derived from ingest\.currencies"):
+        IngestConfig(rules={"raw_orders": [{"name": "currency_allowed", "kind": "required", "column": "currency"}]})

@@ -1,4 +1,4 @@
-"""run_ingest end to end on tiny literal raw tables (needs seglib.privacy: fails, never skips, without it)."""
+"""run_ingest end to end on tiny literal raw tables."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -11,8 +11,6 @@ from pyspark.sql import functions as F
 from seglib.config import load_config
 from seglib.delta_io import TableSpec, read_table, write_table
 from seglib.tables import Warehouse, table, tables_in
-
-pytestmark = pytest.mark.requires_privacy
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "ingest.yaml"
 KEY = "ab" * 32
@@ -256,3 +254,68 @@ def test_missing_required_raw_column_fails_fast(spark, env):
     write_raw(spark, env, "raw_orders", rows, schema, overwrite_schema=True)
     with pytest.raises(MissingColumnError, match=r"raw_orders.*'status'"):
         ingest(spark, env, "r1")
+
+
+@pytest.fixture
+def sparse_env(spark, tmp_path, monkeypatch):
+    """Events, CRM and consents as in RAW; raw_orders and raw_texts are left to each test."""
+    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", KEY)
+    cfg = load_config([CONF], [f"warehouse.path={tmp_path / 'wh'}"])
+    for name in ("raw_events", "raw_crm_customers", "raw_consents"):
+        schema, rows = RAW[name]
+        write_raw(spark, cfg, name, rows, schema)
+    return cfg
+
+
+SILVER_COLUMNS = {
+    "orders": [
+        "order_id", "subject_id", "order_ts", "order_date", "amount", "currency", "status", "items",
+        "product_category", "net_amount", "run_id",
+    ],
+    "texts": ["text_id", "subject_id", "source", "text", "created_at", "run_id"],
+}  # fmt: skip
+
+
+def test_empty_optional_inputs_give_empty_silver_tables_and_a_feature_row(spark, sparse_env):
+    from seglib.config.features import FeaturesConfig
+    from seglib.features import build_feature_set
+
+    write_raw(spark, sparse_env, "raw_orders", [], ORDERS)
+    write_raw(spark, sparse_env, "raw_texts", [], TEXTS)
+    report = ingest(spark, sparse_env, "r1")  # a first, incremental run: empty batches used to write nothing
+    assert (report.tables["raw_orders"].read, report.tables["raw_texts"].read) == (0, 0)
+    for name, columns in SILVER_COLUMNS.items():
+        assert (silver(spark, sparse_env, name).columns, silver(spark, sparse_env, name).count()) == (columns, 0)
+
+    tables = ("events", "customers", "orders", "consents", "texts")
+    cfg = FeaturesConfig.model_validate({"psychographics": {"engine": "builtin"}})
+    features = build_feature_set(
+        {n: silver(spark, sparse_env, n) for n in tables}, cfg, NOW.date(), required_consent="analytics"
+    ).features
+    cols = ["subject_id", "events_90d", "frequency_365d", "recency_days", "text_count", "sentiment_score"]
+    # a2 is the only subject whose latest analytics decision is a grant; its one event e7 is in the window.
+    expected = spark.createDataFrame([(p("a2"), 1, 0, None, 0, None)], features.select(cols).schema)
+    assert_df_equality(features.select(cols), expected, ignore_nullable=True)
+
+
+def test_missing_optional_input_is_read_as_empty_and_picked_up_once_it_exists(spark, sparse_env, caplog):
+    from seglib.ingest import MissingInputError
+
+    orders_schema, orders = RAW["raw_orders"]
+    write_raw(spark, sparse_env, "raw_orders", orders, orders_schema)
+    strict = sparse_env.model_copy(update={"ingest": sparse_env.ingest.model_copy(update={"optional_inputs": []})})
+    with pytest.raises(MissingInputError, match=r"raw_texts at .*raw_texts.*ingest\.optional_inputs"):
+        ingest(spark, strict, "r0")
+
+    with caplog.at_level("WARNING", logger="seglib.ingest.run"):
+        first = ingest(spark, sparse_env, "r1")
+    assert (first.methods["raw_texts"], first.tables["raw_texts"].read) == ("missing", 0)
+    assert "raw_texts: optional raw input not found" in caplog.text
+    assert silver(spark, sparse_env, "texts").columns == SILVER_COLUMNS["texts"]
+    assert "raw_texts" not in first.versions
+
+    schema, rows = RAW["raw_texts"]
+    write_raw(spark, sparse_env, "raw_texts", rows, schema)
+    second = ingest(spark, sparse_env, "r2")
+    assert (second.methods["raw_texts"], second.tables["raw_texts"].read) == ("full", 3)
+    assert silver(spark, sparse_env, "texts").count() == 2  # t1 and t2 (t3 has no text: quarantined)

@@ -5,7 +5,7 @@ from datetime import datetime
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from seglib.privacy.identity import apply_identity, build_identity_links, merge_identity_links
+from seglib.privacy.identity import apply_identity, build_identity_links
 from seglib.privacy.pseudonymize import pseudonym
 
 EVENTS_SCHEMA = "event_id string, event_ts timestamp, anonymous_id string, customer_id string"
@@ -57,11 +57,3 @@ def test_events_before_and_after_login_map_to_customer(spark, key_ring):
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     assert links.count() == 3  # A1, A3, A4
     assert links.where(F.col("first_linked_ts") == t(5)).select("subject_id").first()[0] == p["C2"]
-
-
-def test_merge_keeps_the_earliest_link(spark):
-    schema = "anonymous_pseudonym string, subject_id string, first_linked_ts timestamp"
-    existing = spark.createDataFrame([("a1", "s1", t(5)), ("a2", "s2", t(1))], schema)
-    new = spark.createDataFrame([("a1", "s9", t(2)), ("a2", "s8", t(3)), ("a3", "s3", t(4))], schema)
-    expected = spark.createDataFrame([("a1", "s9", t(2)), ("a2", "s2", t(1)), ("a3", "s3", t(4))], schema)
-    assert_df_equality(merge_identity_links(existing, new), expected, ignore_row_order=True, ignore_nullable=True)
