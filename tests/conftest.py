@@ -1,4 +1,8 @@
-"""One session-scoped SparkSession with Delta for the whole run (2 shuffle partitions, UTC, UI off)."""
+"""One session-scoped SparkSession with Delta for the whole run (1 shuffle partition, UTC, UI off).
+
+Test data is tiny: every extra shuffle partition or Delta snapshot partition is a task that costs more than the
+work it holds, so the suite runs with one.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ def spark(spark_tmp):
     settings = SparkSettings(
         home="local",
         master="local[2]",
-        shuffle_partitions=2,
+        shuffle_partitions=1,
         driver_memory="3g",
         conf={"spark.default.parallelism": "2", "spark.sql.adaptive.enabled": "false"},
     )

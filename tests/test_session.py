@@ -21,7 +21,8 @@ def test_missing_jars_give_a_clear_error(tmp_path):
 def test_session_has_delta_and_test_settings(spark):
     assert spark.conf.get("spark.sql.extensions") == session.DELTA_EXTENSION
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
-    assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "1"
+    assert spark.conf.get("spark.databricks.delta.snapshotPartitions") == "1"
 
 
 def test_importing_seglib_creates_no_session():

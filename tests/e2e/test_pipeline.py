@@ -28,7 +28,7 @@ def demo_run(spark, tmp_path_factory):
     overrides = [
         f"warehouse.path={warehouse}",
         "spark.home=local",
-        "spark.shuffle_partitions=2",  # the run reuses the suite's session: keep its settings
+        "spark.shuffle_partitions=1",  # the run reuses the suite's session: keep its settings
         "generator.customers=120",
         "generator.days=60",
         "generator.events_per_customer=25",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 
 import pytest
@@ -18,9 +19,8 @@ NOW = datetime(2024, 7, 1, 9, 30)
 RAW_IDS = ["CUST-ERASE", "ANON-ERASE-DEVICE", "CUST-KEEP", "ANON-KEEP"]
 
 
-def build_warehouse(spark, root: str, monkeypatch):
+def build_warehouse(spark, root: str):
     """A tiny warehouse: silver/features/ops tables keyed by pseudonyms (some still under key v1) and raw data."""
-    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", f"v2:{KEY_V2},v1:{KEY_V1}")
     ring = parse_key_ring(f"v2:{KEY_V2},v1:{KEY_V1}")
     p = {r: pseudonym_py(r, ring.active) for r in RAW_IDS}
     old = pseudonym_py("CUST-ERASE", ring.get("v1"))
@@ -57,9 +57,20 @@ def build_warehouse(spark, root: str, monkeypatch):
     return cfg, ring, p, old
 
 
+@pytest.fixture(scope="module")
+def pristine(spark, tmp_path_factory):
+    """Built once per module; every test erases from its own copy (Delta path tables copy as plain folders)."""
+    root = tmp_path_factory.mktemp("erasure") / "wh"
+    return root, build_warehouse(spark, str(root))
+
+
 @pytest.fixture
-def warehouse(spark, tmp_path, monkeypatch):
-    return build_warehouse(spark, str(tmp_path / "wh"), monkeypatch)
+def warehouse(pristine, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", f"v2:{KEY_V2},v1:{KEY_V1}")
+    root, (_, ring, p, old) = pristine
+    shutil.copytree(root, tmp_path / "wh")
+    cfg = SeglibConfig.model_validate({"warehouse": {"path": str(tmp_path / "wh")}, "privacy": {}})
+    return cfg, ring, p, old
 
 
 def _ids(spark, cfg, layer, name, col="subject_id"):
@@ -80,9 +91,12 @@ def test_owned_tables_come_from_the_registry_not_from_listing(spark, warehouse):
     ]
 
 
-def test_forget_on_a_file_uri_warehouse_erases_everywhere(spark, tmp_path, monkeypatch):
+def test_forget_on_a_file_uri_warehouse_erases_everywhere(spark, warehouse):
     """The warehouse given as a URI (as on HDFS/S3/ABFS): erasure must find and clean every owned table."""
-    cfg, _, p, _ = build_warehouse(spark, f"file://{tmp_path}/uri-wh", monkeypatch)
+    local, _, p, _ = warehouse
+    cfg = local.model_copy(
+        update={"warehouse": local.warehouse.model_copy(update={"path": f"file://{local.warehouse.path}"})}
+    )
     report = forget(spark, cfg, ["CUST-ERASE"], NOW, "run-uri")
     assert report.total_rows_deleted == 6
     assert _ids(spark, cfg, "silver", "customers") == [p["CUST-KEEP"]]
