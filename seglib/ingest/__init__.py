@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from seglib.ingest.contract import IngestError, InvariantError, MissingColumnError, MissingInputError
+from seglib.errors import MissingInputError
+from seglib.ingest.contract import IngestError, InvariantError, MissingColumnError
 from seglib.ingest.rules import Rule, compile_rule, with_rule_failures
 from seglib.ingest.run import IngestReport, run_ingest
 

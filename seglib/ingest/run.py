@@ -18,10 +18,10 @@ from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
 from seglib.delta_io import delete_where, merge_upsert, read_table, table_exists, write_table
+from seglib.errors import MissingInputError
 from seglib.ingest.bookmarks import RawBatch, load_bookmarks, read_raw_batch, save_bookmarks
 from seglib.ingest.contract import (
     RAW_COLUMN,
-    MissingInputError,
     conform_to_contract,
     contract_columns,
     contract_schema,
