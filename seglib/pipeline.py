@@ -120,7 +120,9 @@ def stage_features(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> F
     """Silver -> one feature row per consenting subject for the snapshot date (replaces that snapshot only)."""
     from seglib.features import build_feature_set, feature_column_comments
 
-    feature_set = build_feature_set(read_silver(spark, cfg), cfg.features, ctx.as_of)
+    feature_set = build_feature_set(
+        read_silver(spark, cfg), cfg.features, ctx.as_of, required_consent=cfg.privacy.required_consent
+    )
     engine = feature_set.text_engine
     spec = Warehouse.of(cfg).spec(
         "features/subject_features",
