@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from seglib.config.features import PsychographicsConfig
+from seglib.errors import SeglibError
 from seglib.features._time import before_cutoff
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def stop_words(cfg: PsychographicsConfig) -> list[str]:
     return sorted(set(StopWordsRemover.loadDefaultStopWords("english")) | {w.lower() for w in cfg.extra_stop_words})
 
 
-class TextEngineUnavailableError(RuntimeError):
+class TextEngineUnavailableError(SeglibError):
     """``features.psychographics.engine: sparknlp`` was asked for, but Spark NLP cannot run in this session."""
 
 
