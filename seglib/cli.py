@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from datetime import date
 
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as exc:
         # A user error is one line; the traceback is for bug reports (--verbose).
         if args.verbose:
-            log.exception("seg %s failed", args.command)
+            traceback.print_exc(file=sys.stderr)
         print(f"seg {args.command}: {_one_line(exc)}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,31 @@
+"""User errors end as one line on stderr and exit code 2; --verbose adds the traceback."""
+
+from __future__ import annotations
+
+from seglib.cli import main
+
+
+def _args(tmp_path) -> list[str]:
+    return ["--set", f"warehouse.path={tmp_path / 'wh'}", "--set", "spark.home=local"]
+
+
+def test_ingest_on_an_empty_warehouse_is_one_line(spark, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", "11" * 32)
+    assert main(["ingest", *_args(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("seg ingest: raw input table(s) not found: raw_events at ")
+    assert "\n" not in err and "Traceback" not in err
+
+
+def test_a_missing_key_is_one_line_and_verbose_shows_the_traceback(spark, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SEGLIB_PSEUDONYM_KEY", raising=False)
+    assert main(["forget", "--subject", "c1", *_args(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("seg forget: no pseudonymization key found") and "\n" not in err
+    assert main(["forget", "--subject", "c1", "--verbose", *_args(tmp_path)]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_an_unknown_config_key_names_its_path(capsys):
+    assert main(["config", "--set", "generator.custmers=5"]) == 2
+    assert "generator.custmers" in capsys.readouterr().err
