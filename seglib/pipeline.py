@@ -104,28 +104,41 @@ def read_features(spark: SparkSession, cfg: SeglibConfig, as_of: date) -> DataFr
 
 
 def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> dict[str, Any]:
-    """Fit clusterings over the k range, pick k, log + register the pipeline in MLflow, write memberships."""
+    """Fit the feature space + k selection, log + register the pipeline in MLflow, write memberships."""
     from seglib.modeling.clustering import assign_clusters, fit_clustering
     from seglib.modeling.personas import cluster_centers, persona_names, personas_frame, with_persona
-    from seglib.tracking import log_clustering
+    from seglib.modeling.truth import planted_truth_scores
     from seglib.segments.publish import cluster_membership, segment_summary, write_segments
+    from seglib.tracking import log_clustering, log_truth_scores
 
     features = read_features(spark, cfg, ctx.as_of)
     result = fit_clustering(features, cfg.clustering)
     centers = cluster_centers(result.model)
-    names = persona_names(centers, result.feature_cols)
+    names = persona_names(centers, result.vector_names)
     logged = log_clustering(cfg, ctx, result, names)
-    personas = personas_frame(spark, names, centers, result.feature_cols)
-    assigned = with_persona(
-        assign_clusters(result.model, features.select("subject_id", *result.feature_cols), result.feature_cols),
-        personas,
-    )
+    personas = personas_frame(spark, names, centers, result.vector_names)
+    scored = assign_clusters(result.model, features.select("subject_id", *result.feature_cols))
+    assigned = with_persona(scored, personas)
     membership = cluster_membership(
         assigned, ctx.as_of, logged["model_name"], logged["model_version"], ctx.run_id, ctx.now
     )
     summary = segment_summary(membership, cfg.segments.min_segment_size)
     locations = write_segments(membership, summary, Tables(cfg.warehouse), ctx.as_of)
-    out = {**logged, "k": result.k, "silhouette": result.silhouette, "personas": names, "tables": locations}
+    out = {
+        **logged,
+        "k": result.k,
+        "silhouette": result.silhouette,
+        "selection_reason": result.selection.reason,
+        "dropped_features": result.dropped_features,
+        "personas": names,
+        "tables": locations,
+    }
+    # Synthetic data only: how well the segments recover the generator's planted ones.
+    truth = planted_truth_scores(spark, cfg, assigned)
+    if truth is not None:
+        log.info("planted truth: ARI %.3f, NMI %.3f over %d subjects", truth["ari"], truth["nmi"], truth["subjects"])
+        log_truth_scores(cfg, ctx, logged["mlflow_run_id"], truth)
+        out["planted_truth"] = truth
     ctx.results["cluster"] = out
     return out
 

@@ -51,7 +51,6 @@ def setup_mlflow(cfg: SeglibConfig) -> str:
     return mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=artifact_location)
 
 
-
 @contextlib.contextmanager
 def mlflow_run(cfg: SeglibConfig, ctx: RunContext, name: str):
     """The MLflow run of one seglib command (nested if one is already active), tagged with the seglib run id."""
@@ -71,15 +70,19 @@ def _selection_plot(result: ClusteringResult, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     ks = sorted(result.silhouette_by_k)
-    fig, ax1 = plt.subplots(figsize=(6, 3.5))
+    fig, ax1 = plt.subplots(figsize=(6.5, 3.8))
     ax1.plot(ks, [result.cost_by_k[k] for k in ks], "o-", color="tab:blue")
     ax1.set_xlabel("k")
-    ax1.set_ylabel("within-cluster cost (elbow)", color="tab:blue")
+    ax1.set_ylabel("cost (elbow)", color="tab:blue")
     ax2 = ax1.twinx()
-    ax2.plot(ks, [result.silhouette_by_k[k] for k in ks], "s--", color="tab:orange")
-    ax2.set_ylabel("silhouette", color="tab:orange")
+    ax2.plot(ks, [result.silhouette_by_k[k] for k in ks], "s--", color="tab:orange", label="silhouette")
+    stability = result.stability_by_k
+    if stability:
+        ax2.plot(ks, [stability.get(k, float("nan")) for k in ks], "^-.", color="tab:green", label="stability")
+    ax2.set_ylabel("silhouette / stability")
+    ax2.legend(loc="lower right", fontsize="small")
     ax1.axvline(result.k, color="grey", linestyle=":")
-    ax1.set_title(f"Model selection: chosen k={result.k}")
+    ax1.set_title(f"Model selection ({result.selection.criterion}): chosen k={result.k}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -89,7 +92,10 @@ def _selection_plot(result: ClusteringResult, path: Path) -> Path:
 def log_clustering(
     cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult, personas: dict[int, str]
 ) -> dict[str, Any]:
-    """Log and register the clustering pipeline; alias the new version ``champion``. Returns name/version/run id."""
+    """Log and register the clustering pipeline; alias the new version ``champion``. Returns name/version/run id.
+
+    Logged: the clustering config, every k candidate's metrics (step = k), the selection reason, dropped features.
+    """
     import mlflow
     import mlflow.spark
     from mlflow import MlflowClient
@@ -97,21 +103,24 @@ def log_clustering(
     model_name = f"{cfg.mlflow.registered_model_prefix}_clustering"
     with mlflow_run(cfg, ctx, "cluster") as run:
         c = cfg.clustering
+        params = c.model_dump(exclude={"features", "categorical_features", "log_features", "feature_weights"})
+        mlflow.log_params({f"clustering.{k}": v for k, v in params.items()})
         mlflow.log_params(
             {
-                "algorithm": c.algorithm,
-                "k_min": c.k_min,
-                "k_max": c.k_max,
-                "seed": c.seed,
-                "max_iter": c.max_iter,
                 "features": ",".join(result.feature_cols),
+                "dropped_features": ",".join(sorted(result.dropped_features)) or "-",
                 "chosen_k": result.k,
             }
         )
-        for k in sorted(result.silhouette_by_k):
-            mlflow.log_metric("silhouette", result.silhouette_by_k[k], step=k)
-            mlflow.log_metric("cost", result.cost_by_k[k], step=k)
+        for candidate in result.selection.candidates:
+            metrics = {"cost": candidate.cost, "silhouette": candidate.silhouette, "stability": candidate.stability}
+            if candidate.bic is not None:
+                metrics["bic"] = candidate.bic
+            mlflow.log_metrics(metrics, step=candidate.k)
         mlflow.log_metric("chosen_silhouette", result.silhouette)
+        mlflow.log_dict(result.selection.to_dict(), "k_selection.json")
+        mlflow.log_dict(result.dropped_features, "dropped_features.json")
+        mlflow.set_tag("seglib.k_selection", result.selection.reason)
         mlflow.log_dict({str(k): v for k, v in personas.items()}, "personas.json")
         with tempfile.TemporaryDirectory() as tmp:
             mlflow.log_artifact(str(_selection_plot(result, Path(tmp) / "model_selection.png")))
@@ -124,3 +133,13 @@ def log_clustering(
         version = str(info.registered_model_version)
         MlflowClient().set_registered_model_alias(model_name, "champion", version)
         return {"model_name": model_name, "model_version": version, "mlflow_run_id": run.info.run_id}
+
+
+def log_truth_scores(cfg: SeglibConfig, ctx: RunContext, run_id: str, scores: dict[str, float]) -> None:
+    """Agreement with the generator's planted segments (synthetic data), on the clustering run."""
+    from mlflow import MlflowClient
+
+    setup_mlflow(cfg)
+    client = MlflowClient()
+    for name in ("ari", "nmi"):
+        client.log_metric(run_id, f"planted_truth_{name}", float(scores[name]))

@@ -140,4 +140,3 @@ def feature_space_stages(columns: FeatureColumns, cfg: ClusteringConfig) -> list
     else:
         stages.append(SQLTransformer(statement=f"SELECT *, `{current}` AS `{FEATURES_COL}` FROM __THIS__"))
     return stages
-

@@ -31,25 +31,42 @@ FEATURE_WORDS: dict[str, tuple[str, str]] = {
 
 
 def cluster_centers(model: PipelineModel) -> list[list[float]]:
-    """Centroids (KMeans/BisectingKMeans) or component means (GMM) as z-scores; k x d, small.
+    """Centroids (KMeans/BisectingKMeans) or component means (GMM) as z-scores per vector slot; k x d, small.
 
-    The scaler divides by the standard deviation without centring, so subtract mean/std to get z-scores.
+    PCA and feature weights are undone (centre in component space -> scaled space), then the scaler's
+    un-subtracted offset (it divides without centring) is removed to give z-scores.
     """
-    from pyspark.ml.feature import StandardScalerModel
+    from pyspark.ml.feature import ElementwiseProduct, PCAModel, RobustScalerModel, StandardScalerModel
 
     stage = model.stages[-1]
-    if hasattr(stage, "clusterCenters"):
-        centers = [list(map(float, c)) for c in stage.clusterCenters()]
+    clusterer = getattr(stage, "clusterer", stage)
+    if hasattr(clusterer, "clusterCenters"):
+        centers = [list(map(float, c)) for c in clusterer.clusterCenters()]
     else:
-        centers = [list(map(float, row["mean"])) for row in stage.gaussiansDF.collect()]
-    scaler = next((s for s in model.stages if isinstance(s, StandardScalerModel)), None)
-    if scaler is None or scaler.getWithMean():
+        centers = [list(map(float, row["mean"])) for row in clusterer.gaussiansDF.collect()]
+    pca = next((s for s in model.stages if isinstance(s, PCAModel)), None)
+    if pca is not None:
+        components = pca.pc.toArray()  # d x k: scaled-space coordinates of each component
+        centers = [list(map(float, components @ center)) for center in centers]
+    weighting = next((s for s in model.stages if isinstance(s, ElementwiseProduct)), None)
+    if weighting is not None:
+        weights = list(weighting.getScalingVec())
+        centers = [[c / w if w else 0.0 for c, w in zip(center, weights, strict=True)] for center in centers]
+    scaler = next((s for s in model.stages if isinstance(s, StandardScalerModel | RobustScalerModel)), None)
+    if isinstance(scaler, StandardScalerModel) and not scaler.getWithMean():
+        offset = [m / s if s else 0.0 for m, s in zip(scaler.mean, scaler.std, strict=True)]
+    elif isinstance(scaler, RobustScalerModel) and not scaler.getWithCentering():
+        offset = [m / r if r else 0.0 for m, r in zip(scaler.median, scaler.range, strict=True)]
+    else:
         return centers
-    offset = [m / s if s else 0.0 for m, s in zip(scaler.mean, scaler.std, strict=True)]
     return [[c - o for c, o in zip(center, offset, strict=True)] for center in centers]
 
 
 def _word(feature: str, z: float) -> str:
+    if "=" in feature:  # a one-hot slot, e.g. plan=enterprise
+        column, level = feature.split("=", 1)
+        word = f"no-{column}" if level == "missing" else f"{level}-{column}"
+        return word if z >= 0 else f"not-{word}"
     high, low = FEATURE_WORDS.get(feature, (f"high-{feature}", f"low-{feature}"))
     return high if z >= 0 else low
 
