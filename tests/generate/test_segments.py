@@ -8,7 +8,7 @@ from seglib.generate.subjects import segment_cumulative
 
 
 def test_config_lists_the_profiles_customer_segments():
-    assert PLANTED_SEGMENTS == SEGMENT_NAMES[:ANONYMOUS_CODE]
+    assert SEGMENT_NAMES[:ANONYMOUS_CODE] == PLANTED_SEGMENTS
 
 
 def test_default_segment_weights_are_unchanged():
@@ -26,5 +26,5 @@ def test_unplanted_segments_get_no_probability_mass():
 
 @pytest.mark.parametrize("segments", [[], ["nope"], ["lapsed", "lapsed"], ["anonymous_visitor"]])
 def test_bad_segment_lists_are_rejected(segments):
-    with pytest.raises(ValidationError, match="generator.segments"):
+    with pytest.raises(ValidationError, match=r"generator\.segments"):
         GeneratorConfig(segments=segments)
