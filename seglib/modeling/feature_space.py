@@ -120,7 +120,8 @@ def feature_space_stages(columns: FeatureColumns, cfg: ClusteringConfig) -> list
                 stringOrderType="alphabetAsc",
             )
         )
-        stages.append(OneHotEncoder(inputCols=indexed, outputCols=encoded, dropLast=False, handleInvalid="keep"))
+        # The indexer already maps null and unseen labels to its extra index; "keep" here would add a second slot.
+        stages.append(OneHotEncoder(inputCols=indexed, outputCols=encoded, dropLast=False, handleInvalid="error"))
         vector_inputs += encoded
     stages.append(VectorAssembler(inputCols=vector_inputs, outputCol="features_raw", handleInvalid="keep"))
     # Not centred: BisectingKMeans splits a centre by a multiplicative perturbation, which cannot split a centre at

@@ -46,6 +46,7 @@ def test_all_null_and_constant_features_are_dropped_and_reported(fitted):
     assert fitted.dropped_features == {"empty": "all null", "same": "constant"}
     assert fitted.feature_cols == ["spend", "visits", "plan"]
     assert fitted.vector_names == ["spend", "visits", "plan=free", "plan=pro", "plan=missing"]
+    assert all(len(center) == 5 for center in cluster_centers(fitted.model))  # one slot per vector name
 
 
 def test_assignment_groups_each_blob_together(three_blobs, fitted):
