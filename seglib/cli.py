@@ -34,7 +34,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="override a config key",
     )
     parser.add_argument(
-        "--as-of", type=date.fromisoformat, default=None, help="snapshot date YYYY-MM-DD (default: today)"
+        "--as-of",
+        type=date.fromisoformat,
+        default=None,
+        help="snapshot date YYYY-MM-DD (default: generator.end_date when generating, else today)",
     )
     parser.add_argument("--run-id", default=None, help="run id to record (default: a new random id)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -94,8 +97,12 @@ def _one_line(exc: BaseException) -> str:
 def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
     from seglib import pipeline
     from seglib.session import build_spark
+    from seglib.tracking import mlflow_run
 
-    ctx = pipeline.RunContext.create(args.as_of, args.run_id)
+    # Generating without --as-of: the snapshot is the generator's fixed end date, so the demo is the same every day.
+    generating = args.command == "generate" or getattr(args, "generate", False)
+    as_of = args.as_of or (cfg.generator.end_date if generating else None)
+    ctx = pipeline.RunContext.create(as_of, args.run_id)
     spark = build_spark(cfg.spark, app_name=f"seglib-{args.command}", warehouse_dir=cfg.warehouse.path)
     log.info("run %s as_of=%s warehouse=%s", ctx.run_id, ctx.as_of, cfg.warehouse.path)
     cmd = args.command

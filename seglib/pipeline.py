@@ -70,7 +70,9 @@ class ClusterResult:
     personas: dict
     segments: dict
     tables: dict[str, str]
-    truth_scores: dict[str, float] = field(default_factory=dict)
+    selection_reason: str = ""
+    dropped_features: dict[str, str] = field(default_factory=dict)
+    truth_scores: dict[str, float] = field(default_factory=dict)  # synthetic data: agreement with the planted truth
 
 
 @dataclass
@@ -147,15 +149,26 @@ def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> Cl
     """Fit clusterings over the k range, pick k, log + register the pipeline in MLflow (champion only if it passes
     the gate), publish the snapshot's segments (stable ids, minimum size, personas)."""
     from seglib.modeling.clustering import assign_clusters, fit_clustering
+    from seglib.modeling.truth import planted_truth_scores
     from seglib.segments.snapshot import publish_snapshot, publishing_model
-    from seglib.tracking import log_clustering
+    from seglib.tracking import log_clustering, log_truth_scores
 
     features = read_features(spark, cfg, ctx.as_of)
     result = fit_clustering(features, cfg.clustering)
     logged = log_clustering(cfg, ctx, result)
     model, feature_cols, published_by = publishing_model(cfg, result.model, result.feature_cols, logged)
-    assigned = assign_clusters(model, features.select("subject_id", *feature_cols), feature_cols)
+    assigned = assign_clusters(model, features.select("subject_id", *feature_cols)).withColumnRenamed(
+        "cluster_probability", "max_probability"
+    )
     published = publish_snapshot(spark, cfg, ctx, assigned, features, published_by)
+    # Synthetic data only: how well the published segments recover the generator's planted ones.
+    membership = read_table(spark, published.tables["segment_membership"]).where(
+        (F.col("snapshot_date") == F.lit(ctx.as_of)) & (F.col("segment_type") == "cluster")
+    )
+    truth = planted_truth_scores(spark, cfg, membership, cluster_col="segment_id") or {}
+    if truth:
+        log.info("planted truth: ARI %.3f, NMI %.3f over %d subjects", truth["ari"], truth["nmi"], truth["subjects"])
+        log_truth_scores(cfg, logged["mlflow_run_id"], truth)
     return ClusterResult(
         model_name=published_by["model_name"],
         model_version=published_by["model_version"],
@@ -167,6 +180,9 @@ def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> Cl
         personas=published.names,
         segments=published.report(),
         tables=published.tables,
+        selection_reason=result.selection.reason,
+        dropped_features=result.dropped_features,
+        truth_scores={k: truth[k] for k in ("ari", "nmi") if k in truth},
     )
 
 

@@ -103,15 +103,19 @@ def _selection_plot(result: ClusteringResult, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     ks = sorted(result.silhouette_by_k)
-    fig, ax1 = plt.subplots(figsize=(6, 3.5))
+    fig, ax1 = plt.subplots(figsize=(6.5, 3.8))
     ax1.plot(ks, [result.cost_by_k[k] for k in ks], "o-", color="tab:blue")
     ax1.set_xlabel("k")
-    ax1.set_ylabel("within-cluster cost (elbow)", color="tab:blue")
+    ax1.set_ylabel("cost (elbow)", color="tab:blue")
     ax2 = ax1.twinx()
-    ax2.plot(ks, [result.silhouette_by_k[k] for k in ks], "s--", color="tab:orange")
-    ax2.set_ylabel("silhouette", color="tab:orange")
+    ax2.plot(ks, [result.silhouette_by_k[k] for k in ks], "s--", color="tab:orange", label="silhouette")
+    stability = result.stability_by_k
+    if stability:
+        ax2.plot(ks, [stability.get(k, float("nan")) for k in ks], "^-.", color="tab:green", label="stability")
+    ax2.set_ylabel("silhouette / stability")
+    ax2.legend(loc="lower right", fontsize="small")
     ax1.axvline(result.k, color="grey", linestyle=":")
-    ax1.set_title(f"Model selection: chosen k={result.k}")
+    ax1.set_title(f"Model selection ({result.selection.criterion}): chosen k={result.k}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -120,28 +124,34 @@ def _selection_plot(result: ClusteringResult, path: Path) -> Path:
 
 def log_clustering(cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult) -> dict[str, Any]:
     """Log and register the clustering pipeline; the new version becomes ``champion`` only if it passes the gate
-    (else ``challenger``). Returns name/version/run id and the gate's alias and reason."""
+    (else ``challenger``). Returns name/version/run id and the gate's alias and reason.
+
+    Logged: the clustering config, every k candidate's metrics (step = k), the selection reason, dropped features.
+    """
     import mlflow
     import mlflow.spark
 
     model_name = registered_model_name(cfg)
     with mlflow_run(cfg, ctx, "cluster") as run:
         c = cfg.clustering
+        params = c.model_dump(exclude={"features", "categorical_features", "log_features", "feature_weights"})
+        mlflow.log_params({f"clustering.{k}": v for k, v in params.items()})
         mlflow.log_params(
             {
-                "algorithm": c.algorithm,
-                "k_min": c.k_min,
-                "k_max": c.k_max,
-                "seed": c.seed,
-                "max_iter": c.max_iter,
                 "features": ",".join(result.feature_cols),
+                "dropped_features": ",".join(sorted(result.dropped_features)) or "-",
                 "chosen_k": result.k,
             }
         )
-        for k in sorted(result.silhouette_by_k):
-            mlflow.log_metric("silhouette", result.silhouette_by_k[k], step=k)
-            mlflow.log_metric("cost", result.cost_by_k[k], step=k)
+        for candidate in result.selection.candidates:
+            metrics = {"cost": candidate.cost, "silhouette": candidate.silhouette, "stability": candidate.stability}
+            if candidate.bic is not None:
+                metrics["bic"] = candidate.bic
+            mlflow.log_metrics(metrics, step=candidate.k)
         mlflow.log_metric("chosen_silhouette", result.silhouette)
+        mlflow.log_dict(result.selection.to_dict(), "k_selection.json")
+        mlflow.log_dict(result.dropped_features, "dropped_features.json")
+        mlflow.set_tag("seglib.k_selection", result.selection.reason)
         with tempfile.TemporaryDirectory() as tmp:
             mlflow.log_artifact(str(_selection_plot(result, Path(tmp) / "model_selection.png")))
         info = mlflow.spark.log_model(
@@ -149,10 +159,11 @@ def log_clustering(cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult)
             artifact_path="clustering_model",
             registered_model_name=model_name,
             pip_requirements=MODEL_PIP_REQUIREMENTS,
-            signature=clustering_signature(result.feature_cols),
+            signature=clustering_signature(result.feature_cols, result.columns.categorical),
         )
         version = str(info.registered_model_version)
-        gate = promote_if_better(cfg, model_name, version, {"silhouette": result.silhouette})
+        gate_metrics = {"silhouette": result.silhouette, "stability": result.stability_by_k.get(result.k, float("nan"))}
+        gate = promote_if_better(cfg, model_name, version, gate_metrics)
         return {
             "model_name": model_name,
             "model_version": version,
@@ -173,15 +184,18 @@ def registered_model_name(cfg: SeglibConfig) -> str:
     return cfg.segments.model_name or f"{cfg.mlflow.registered_model_prefix}_clustering"
 
 
-def clustering_signature(feature_cols: list[str]):
-    """Input: the feature columns as optional doubles (the pipeline imputes nulls); output: the cluster number.
+def clustering_signature(feature_cols: list[str], categorical: list[str] = ()):
+    """Input: the feature columns as optional doubles (categorical ones as strings; the pipeline imputes nulls);
+    output: the cluster number.
 
     Explicit rather than inferred: inference needs sample rows of subjects, and Unity Catalog requires a signature.
     """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    inputs = Schema([ColSpec("double", name, required=False) for name in feature_cols])
+    inputs = Schema(
+        [ColSpec("string" if name in categorical else "double", name, required=False) for name in feature_cols]
+    )
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("integer", "cluster_id")]))
 
 
@@ -306,3 +320,13 @@ def log_segment_publication(cfg: SeglibConfig, mlflow_run_id: str, persona_card:
                 "clusters_merged": len(report.get("merged", {})),
             }
         )
+
+
+def log_truth_scores(cfg: SeglibConfig, run_id: str, scores: dict[str, float]) -> None:
+    """Agreement with the generator's planted segments (synthetic data), on the clustering run."""
+    from mlflow import MlflowClient
+
+    setup_mlflow(cfg)
+    client = MlflowClient()
+    for name in ("ari", "nmi"):
+        client.log_metric(run_id, f"planted_truth_{name}", float(scores[name]))

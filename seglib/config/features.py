@@ -1,4 +1,4 @@
-"""Config of the feature stage: one section per feature group plus the Spark ML preparation."""
+"""Config of the feature stage: one section per feature group (model preparation: seglib.config.modeling)."""
 
 from __future__ import annotations
 
@@ -126,29 +126,6 @@ class PsychographicsConfig(StrictModel):
         return self
 
 
-class PreparationConfig(StrictModel):
-    categorical_cols: list[str] = Field(
-        default_factory=lambda: [
-            "age_band",
-            "gender",
-            "income_band",
-            "company_size_band",
-            "industry",
-            "plan",
-            "region",
-            "country",
-            "clv_bracket",
-            "rfm_cell",
-        ],
-        description="Feature columns treated as categorical; every other feature column is numeric.",
-    )
-    missing_indicators: bool = Field(True, description="Add <col>_was_missing for every numeric feature.")
-    one_hot: bool = Field(True, description="One-hot encode categorical indices (else the index is used as is).")
-    scaler: Literal["standard", "minmax"] = "standard"
-    pca_k: int | None = Field(None, ge=1, description="If set, PCA to this many components.")
-    output_col: str = "features"
-
-
 class FeaturesConfig(StrictModel):
     lookback_days: int = Field(365, ge=1, description="Events older than this before the snapshot are not read.")
     rfm: RfmConfig = Field(default_factory=RfmConfig)
@@ -158,4 +135,3 @@ class FeaturesConfig(StrictModel):
     demographics: DemographicsConfig = Field(default_factory=DemographicsConfig)
     lifetime: LifetimeConfig = Field(default_factory=LifetimeConfig)
     psychographics: PsychographicsConfig = Field(default_factory=PsychographicsConfig)
-    preparation: PreparationConfig = Field(default_factory=PreparationConfig)

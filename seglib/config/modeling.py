@@ -1,4 +1,4 @@
-"""Config of clustering and propensity modelling."""
+"""Config of clustering: the feature space (saved inside the fitted model) and the selection of k."""
 
 from __future__ import annotations
 
@@ -8,43 +8,104 @@ from pydantic import Field, model_validator
 
 from seglib.config.base import StrictModel
 
+# One column per behavioural concept (activity, spend, recency, tenure, event mix, timing, device, channel,
+# category affinity, texts): near-duplicates (rfm scores, 30/90/365-day variants of the same count) would weigh their
+# concept several times in Euclidean distances.
+DEFAULT_FEATURES = [
+    "recency_days",
+    "frequency_365d",
+    "monetary_365d",
+    "aov_365d",
+    "tenure_days",
+    "sessions_90d",
+    "events_90d",
+    "searches_per_session_90d",
+    "browse_depth_90d",
+    "support_tickets_90d",
+    "feature_uses_per_week_90d",
+    "device_share_desktop",
+    "device_share_mobile",
+    "channel_share_web",
+    "channel_share_app",
+    "channel_share_email",
+    "channel_share_social",
+    "daypart_share_night",
+    "daypart_share_morning",
+    "daypart_share_afternoon",
+    "daypart_share_evening",
+    "weekday_share",
+    "email_open_rate_90d",
+    "text_count",
+    "sentiment_score",
+    "engagement_trend",
+    "affinity_electronics",
+    "affinity_fashion",
+    "affinity_home",
+    "affinity_sports",
+    "affinity_beauty",
+    "affinity_books",
+]
+DEFAULT_LOG_FEATURES = [
+    "recency_days",
+    "frequency_365d",
+    "monetary_365d",
+    "aov_365d",
+    "tenure_days",
+    "sessions_90d",
+    "events_90d",
+    "browse_depth_90d",
+    "support_tickets_90d",
+    "feature_uses_per_week_90d",
+    "text_count",
+]
+
 
 class ClusteringConfig(StrictModel):
     algorithm: Literal["kmeans", "bisecting_kmeans", "gmm"] = "kmeans"
-    k_min: int = Field(3, ge=2)
-    k_max: int = Field(8, ge=2)
+    k_min: int = Field(2, ge=2)
+    k_max: int = Field(10, ge=2)
     seed: int = 7
-    max_iter: int = Field(30, ge=1)
-    features: list[str] = Field(
-        default_factory=lambda: [
-            "recency_days",
-            "frequency_365d",
-            "monetary_365d",
-            "aov_365d",
-            "sessions_90d",
-            "engagement_index",
-            "searches_per_session_90d",
-            "support_tickets_90d",
-            "feature_uses_per_week_90d",
-            "cart_abandonment_rate_90d",
-            "tenure_days",
-            "weekday_share",
-        ]
+    max_iter: int = Field(50, ge=1)
+    # Feature space (fitted once, saved as stages of the model)
+    features: list[str] = Field(default_factory=lambda: list(DEFAULT_FEATURES), description="Numeric features.")
+    categorical_features: list[str] = Field(
+        default_factory=lambda: ["plan"],
+        description="One-hot encoded; a missing value is a level of its own (e.g. visitors without a CRM plan).",
     )
     log_features: list[str] = Field(
-        default_factory=lambda: [
-            "frequency_365d",
-            "monetary_365d",
-            "aov_365d",
-            "sessions_90d",
-            "support_tickets_90d",
-            "feature_uses_per_week_90d",
-        ],
+        default_factory=lambda: list(DEFAULT_LOG_FEATURES),
         description="Heavy-tailed, non-negative features compressed with log1p before scaling.",
+    )
+    scaler: Literal["standard", "robust"] = Field(
+        "standard", description="Divide by the standard deviation, or by the interquartile range (robust)."
+    )
+    feature_weights: dict[str, float] = Field(
+        default_factory=dict, description="Feature -> multiplier after scaling (default 1); one-hot levels share it."
+    )
+    pca_components: int | None = Field(None, ge=1, description="If set, cluster on this many principal components.")
+    # Selection of k (seglib.modeling.selection.SegmentSelector)
+    criterion: Literal["auto", "bic", "stability", "silhouette"] = Field(
+        "auto", description="auto = bic for gmm, else stability."
+    )
+    seeds_per_k: int = Field(3, ge=1, description="Fits per k with different seeds; the best (lowest cost) is kept.")
+    sample_size: int = Field(20000, ge=10, description="Rows (approximately) the k grid is fitted on.")
+    stability_resamples: int = Field(3, ge=2, description="Fits on random subsamples per k for the stability score.")
+    stability_fraction: float = Field(0.8, gt=0, lt=1, description="Share of the sample in each stability fit.")
+    stability_threshold: float = Field(
+        0.9, gt=0, le=1, description="stability criterion: the largest k whose stability reaches this wins."
+    )
+    silhouette_sample_size: int = Field(5000, ge=10, description="Rows the silhouette of each k is computed on.")
+    min_cluster_share: float = Field(
+        0.01, ge=0, lt=1, description="A k leaving a cluster below this share of the sample is not chosen."
     )
 
     @model_validator(mode="after")
-    def _k_range(self) -> ClusteringConfig:
+    def _check(self) -> ClusteringConfig:
         if self.k_max < self.k_min:
             raise ValueError(f"clustering.k_max ({self.k_max}) must be >= clustering.k_min ({self.k_min})")
+        if self.criterion == "bic" and self.algorithm != "gmm":
+            raise ValueError("clustering.criterion=bic needs clustering.algorithm=gmm")
+        unknown = sorted(set(self.feature_weights) - set(self.features) - set(self.categorical_features))
+        if unknown:
+            raise ValueError(f"clustering.feature_weights names unknown features: {unknown}")
         return self

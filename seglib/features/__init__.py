@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from seglib.features.build import FeatureSet, build_feature_set, build_features, consented_subjects
 from seglib.features.dictionary import FEATURE_COLUMN_COMMENTS, feature_column_comments, write_data_dictionary
-from seglib.features.preparation import build_preparation_pipeline
 from seglib.features.rfm import RfmThresholds
 
 __all__ = [
@@ -13,7 +12,6 @@ __all__ = [
     "RfmThresholds",
     "build_feature_set",
     "build_features",
-    "build_preparation_pipeline",
     "consented_subjects",
     "feature_column_comments",
     "write_data_dictionary",

@@ -21,11 +21,24 @@ def subject_count(cfg: GeneratorConfig) -> tuple[int, int]:
     return cfg.customers, round(cfg.customers * cfg.anonymous_share)
 
 
+def segment_shares(cfg: GeneratorConfig) -> list[float]:
+    """Share weight of each known-customer profile (by PROFILES index): 0 for segments not planted."""
+    return [p.share if p.name in cfg.segments else 0.0 for p in PROFILES[:ANONYMOUS_CODE]]
+
+
+def segment_cumulative(cfg: GeneratorConfig) -> list[float]:
+    """Cumulative segment weights; profiles after the last planted one end at 1.0 so rounding never draws them."""
+    shares = segment_shares(cfg)
+    cum = cumulative(shares)
+    last = max(i for i, share in enumerate(shares) if share > 0)
+    return [*cum[:last], *[1.0] * (len(cum) - last)]
+
+
 def activity_scale(cfg: GeneratorConfig) -> float:
     """Events per unit of segment activity, so the mean over all subjects is ``events_per_customer``."""
     n_c, n_a = subject_count(cfg)
-    known = PROFILES[:ANONYMOUS_CODE]
-    mean_known = sum(p.share * p.activity for p in known) / sum(p.share for p in known)
+    known, shares = PROFILES[:ANONYMOUS_CODE], segment_shares(cfg)
+    mean_known = sum(s * p.activity for s, p in zip(shares, known, strict=True)) / sum(shares)
     mean_all = (n_c * mean_known + n_a * PROFILES[ANONYMOUS_CODE].activity) / max(n_c + n_a, 1)
     return cfg.events_per_customer / mean_all
 
@@ -33,7 +46,7 @@ def activity_scale(cfg: GeneratorConfig) -> float:
 def subjects(spark: SparkSession, cfg: GeneratorConfig, history: History, rng: Rng) -> DataFrame:
     """One row per subject with its segment, ids, country, activity window, identification point and sessions."""
     n_c, n_a = subject_count(cfg)
-    shares = cumulative([p.share for p in PROFILES[:ANONYMOUS_CODE]])
+    shares = segment_cumulative(cfg)
     return (
         spark.range(0, n_c + n_a, numPartitions=cfg.partitions)
         .withColumnRenamed("id", "subject_idx")

@@ -1,7 +1,8 @@
-"""Cluster subjects with MLlib (KMeans / BisectingKMeans / GMM), choosing k by silhouette with the elbow curve logged.
+"""Cluster subjects: one Spark ML ``PipelineModel`` = feature space stages + ``SegmentSelectorModel``.
 
-The fitted object is one ``PipelineModel`` (imputation -> assembly -> scaling -> clustering) so that the exact
-preprocessing travels with the model into MLflow and scoring reuses it.
+The feature space (seglib.modeling.feature_space) is fitted once; the selector (seglib.modeling.selection) fits the
+k grid on a sample of the transformed vectors, chooses k and refits it on all rows. Scoring applies the same
+PipelineModel to the raw feature table, so the exact preprocessing travels with the model into MLflow.
 """
 
 from __future__ import annotations
@@ -10,112 +11,118 @@ import logging
 from dataclasses import dataclass, field
 
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.clustering import BisectingKMeans, GaussianMixture, KMeans
-from pyspark.ml.evaluation import ClusteringEvaluator
-from pyspark.ml.feature import Imputer, SQLTransformer, StandardScaler, VectorAssembler
+from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from seglib.config.modeling import ClusteringConfig
+from seglib.modeling.feature_space import FEATURES_COL, FeatureColumns, feature_space_stages, inspect_features
+from seglib.modeling.selection import SegmentSelector, SegmentSelectorModel, SelectionSummary
 
 log = logging.getLogger(__name__)
 
-FEATURES_COL = "features_scaled"
 CLUSTER_COL = "cluster_id"
+PROBABILITY_VECTOR_COL = "cluster_probability_vector"
 
 
 @dataclass
 class ClusteringResult:
+    """The fitted pipeline, the columns it uses, the features it dropped (and why), and the selection of k."""
+
     model: PipelineModel
-    k: int
-    feature_cols: list[str]
-    silhouette_by_k: dict[int, float] = field(default_factory=dict)
-    cost_by_k: dict[int, float] = field(default_factory=dict)
+    columns: FeatureColumns
+    selection: SelectionSummary
+    dropped_features: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        return self.selection.chosen_k
+
+    @property
+    def feature_cols(self) -> list[str]:
+        return self.columns.all
+
+    @property
+    def vector_names(self) -> list[str]:
+        return self.columns.vector_names
+
+    @property
+    def silhouette_by_k(self) -> dict[int, float]:
+        return self.selection.by_k("silhouette")
+
+    @property
+    def cost_by_k(self) -> dict[int, float]:
+        return self.selection.by_k("cost")
+
+    @property
+    def stability_by_k(self) -> dict[int, float]:
+        return self.selection.by_k("stability")
 
     @property
     def silhouette(self) -> float:
         return self.silhouette_by_k[self.k]
 
 
-def _clusterer(cfg: ClusteringConfig, k: int):
-    if cfg.algorithm == "kmeans":
-        return KMeans(k=k, seed=cfg.seed, maxIter=cfg.max_iter, featuresCol=FEATURES_COL, predictionCol=CLUSTER_COL)
-    if cfg.algorithm == "bisecting_kmeans":
-        return BisectingKMeans(
-            k=k, seed=cfg.seed, maxIter=cfg.max_iter, featuresCol=FEATURES_COL, predictionCol=CLUSTER_COL
-        )
-    return GaussianMixture(
-        k=k, seed=cfg.seed, maxIter=cfg.max_iter, featuresCol=FEATURES_COL, predictionCol=CLUSTER_COL
+def selector(cfg: ClusteringConfig) -> SegmentSelector:
+    return SegmentSelector(
+        featuresCol=FEATURES_COL,
+        predictionCol=CLUSTER_COL,
+        probabilityCol=PROBABILITY_VECTOR_COL,
+        seed=cfg.seed,
+        maxIter=cfg.max_iter,
+        algorithm=cfg.algorithm,
+        kMin=cfg.k_min,
+        kMax=cfg.k_max,
+        seedsPerK=cfg.seeds_per_k,
+        sampleSize=cfg.sample_size,
+        stabilityResamples=cfg.stability_resamples,
+        stabilityFraction=cfg.stability_fraction,
+        silhouetteSampleSize=cfg.silhouette_sample_size,
+        criterion=cfg.criterion,
+        stabilityThreshold=cfg.stability_threshold,
+        minClusterShare=cfg.min_cluster_share,
     )
-
-
-def preparation_stages(feature_cols: list[str], log_features: list[str] | tuple[str, ...] = ()) -> list:
-    """log1p of heavy-tailed columns, median imputation, assembly and scaling: stages saved with the model."""
-    imputed = [f"{c}__imputed" for c in feature_cols]
-    logged = [c for c in feature_cols if c in set(log_features)]
-    stages = []
-    if logged:
-        # Spend and counts are heavy-tailed: without compression a few whales dominate squared distances.
-        replace = ", ".join(f"log1p(greatest(`{c}`, 0D)) AS `{c}`" for c in logged)
-        stages.append(
-            SQLTransformer(
-                statement=f"SELECT * EXCEPT ({', '.join(f'`{c}`' for c in logged)}), {replace} FROM __THIS__"
-            )
-        )
-    return [
-        *stages,
-        Imputer(inputCols=feature_cols, outputCols=imputed, strategy="median"),
-        VectorAssembler(inputCols=imputed, outputCol="features_raw", handleInvalid="keep"),
-        # Not mean-centred: BisectingKMeans splits a centre by a multiplicative perturbation, which cannot split a
-        # centre at the origin. Translation does not change KMeans/GMM fits; personas re-centre (see personas.py).
-        StandardScaler(inputCol="features_raw", outputCol=FEATURES_COL, withMean=False, withStd=True),
-    ]
-
-
-def _cost(model: PipelineModel) -> float:
-    stage = model.stages[-1]
-    summary = getattr(stage, "summary", None)
-    if summary is not None and hasattr(summary, "trainingCost"):
-        return float(summary.trainingCost)
-    if summary is not None and hasattr(summary, "logLikelihood"):
-        return -float(summary.logLikelihood)
-    return float("nan")
 
 
 def fit_clustering(features: DataFrame, cfg: ClusteringConfig) -> ClusteringResult:
-    """Fit one model per k in [k_min, k_max] and keep the best silhouette (ties: smaller k).
-
-    The input is cast to double once; it is cached because every k scans it again.
-    """
-    feature_cols = [c for c in cfg.features if c in features.columns]
-    missing = sorted(set(cfg.features) - set(feature_cols))
+    """Fit the feature space once and the k selection on it; all-null or constant features are dropped (logged)."""
+    wanted = [*cfg.features, *cfg.categorical_features]
+    missing = sorted(set(wanted) - set(features.columns))
     if missing:
         raise ValueError(f"clustering.features not in the feature table: {missing}")
-    data = features.select("subject_id", *[F.col(c).cast("double").alias(c) for c in feature_cols]).cache()
-    evaluator = ClusteringEvaluator(featuresCol=FEATURES_COL, predictionCol=CLUSTER_COL, metricName="silhouette")
-    silhouettes: dict[int, float] = {}
-    costs: dict[int, float] = {}
-    models: dict[int, PipelineModel] = {}
-    try:
-        for k in range(cfg.k_min, cfg.k_max + 1):
-            stages = [*preparation_stages(feature_cols, cfg.log_features), _clusterer(cfg, k)]
-            model = Pipeline(stages=stages).fit(data)
-            scored = model.transform(data)
-            silhouettes[k] = float(evaluator.evaluate(scored))
-            costs[k] = _cost(model)
-            models[k] = model
-            log.info("k=%d silhouette=%.4f cost=%.2f", k, silhouettes[k], costs[k])
-    finally:
-        data.unpersist()
-    best_k = max(silhouettes, key=lambda k: (round(silhouettes[k], 6), -k))
-    return ClusteringResult(models[best_k], best_k, feature_cols, silhouettes, costs)
+    columns, dropped = inspect_features(features, list(cfg.features), list(cfg.categorical_features))
+    for name, reason in dropped.items():
+        log.warning("clustering: feature %s dropped from the model (%s in this snapshot)", name, reason)
+    if not columns.all:
+        raise ValueError(f"clustering: no usable feature left (dropped: {dropped})")
+    if cfg.pca_components and cfg.pca_components > len(columns.vector_names):
+        raise ValueError(
+            f"clustering.pca_components ({cfg.pca_components}) exceeds the {len(columns.vector_names)} dimensions"
+        )
+    stages = [*feature_space_stages(columns, cfg), selector(cfg)]
+    model = Pipeline(stages=stages).fit(features.select("subject_id", *columns.all))
+    return ClusteringResult(model, columns, model.stages[-1].selection, dropped)
 
 
-def assign_clusters(model: PipelineModel, features: DataFrame, feature_cols: list[str]) -> DataFrame:
-    """subject_id + cluster_id (+ any other columns of ``features``) by applying the fitted pipeline."""
-    casted = features.select(
-        *[c for c in features.columns if c not in feature_cols],
-        *[F.col(c).cast("double").alias(c) for c in feature_cols],
+def selector_model(model: PipelineModel) -> SegmentSelectorModel:
+    return model.stages[-1]
+
+
+def assign_clusters(model: PipelineModel, features: DataFrame, feature_cols: list[str] | None = None) -> DataFrame:
+    """The columns of ``features`` + cluster_id, and for GMM each subject's membership probabilities.
+
+    ``cluster_probability`` is the probability of the assigned cluster (null for the hard KMeans family);
+    ``cluster_probabilities`` the whole vector indexed by cluster_id, so downstream rules can require confidence.
+    """
+    scored = model.transform(features)
+    if PROBABILITY_VECTOR_COL in scored.columns:
+        vector = vector_to_array(F.col(PROBABILITY_VECTOR_COL))
+        probabilities, top = vector, F.array_max(vector)
+    else:
+        probabilities, top = F.lit(None).cast("array<double>"), F.lit(None).cast("double")
+    return scored.select(
+        *features.columns,
+        F.col(CLUSTER_COL).cast("int").alias(CLUSTER_COL),
+        top.alias("cluster_probability"),
+        probabilities.alias("cluster_probabilities"),
     )
-    scored = model.transform(casted)
-    return scored.select(*features.columns, F.col(CLUSTER_COL).cast("int").alias(CLUSTER_COL))

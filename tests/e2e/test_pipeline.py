@@ -33,7 +33,10 @@ def demo_run(spark, tmp_path_factory):
         "generator.days=60",
         "generator.events_per_customer=25",
         "generator.bad_row_share=0.05",
+        f"generator.end_date={AS_OF}",  # the history ends at the snapshot (conf/base.yaml fixes the demo's date)
         "clustering.k_max=4",
+        "clustering.seeds_per_k=1",
+        "clustering.stability_resamples=2",
     ]
     args = ["--config", str(REPO / "conf" / "local.yaml"), *[a for o in overrides for a in ("--set", o)]]
     with pytest.MonkeyPatch.context() as env:

@@ -91,6 +91,7 @@ def test_run_pipeline_job_under_spark_submit(standalone_master, tmp_path):
         "--set", "generator.events_per_customer=15",
         "--set", "clustering.k_min=3",
         "--set", "clustering.k_max=3",
+        "--set", "generator.end_date=2026-06-01",
         "--as-of", "2026-06-01",
         "--generate",
     ]  # fmt: skip

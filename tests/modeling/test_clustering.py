@@ -1,47 +1,110 @@
 import pytest
+from chispa import assert_approx_df_equality
+from pyspark.ml import PipelineModel
 
 from seglib.config.modeling import ClusteringConfig
 from seglib.modeling.clustering import assign_clusters, fit_clustering
 
+FAST = {"seeds_per_k": 1, "stability_resamples": 2, "max_iter": 20}
+
 
 @pytest.fixture(scope="module")
 def three_blobs(spark):
-    """Three well separated groups on two features (10 subjects each), with one missing value to impute."""
+    """Three well separated groups (12 subjects each) on two features, one missing value, an all-null column,
+    a constant column and a categorical column that is null for one group."""
     rows = []
-    for group, (x, y) in enumerate([(0.0, 0.0), (100.0, 5.0), (0.0, 50.0)]):
-        for i in range(10):
-            rows.append((f"s{group}_{i}", x + (i % 3), y + (i % 2)))
-    rows.append(("s_missing", None, 0.5))
-    return spark.createDataFrame(rows, "subject_id string, spend double, visits double")
+    for group, (x, y, plan) in enumerate([(0.0, 0.0, "free"), (100.0, 5.0, "pro"), (0.0, 50.0, None)]):
+        for i in range(12):
+            rows.append((f"s{group}_{i}", x + (i % 3), y + (i % 2), None, 1.0, plan))
+    rows.append(("s0_missing", None, 0.5, None, 1.0, "free"))
+    schema = "subject_id string, spend double, visits double, empty double, same double, plan string"
+    return spark.createDataFrame(rows, schema)
 
 
-def test_silhouette_selects_the_planted_k(three_blobs):
-    cfg = ClusteringConfig(k_min=2, k_max=5, features=["spend", "visits"], seed=3)
-    result = fit_clustering(three_blobs, cfg)
-    assert result.k == 3
-    assert result.silhouette > 0.8
-    assert sorted(result.silhouette_by_k) == [2, 3, 4, 5]
-    # the elbow curve must fall as k grows
-    assert result.cost_by_k[2] > result.cost_by_k[3]
+def _cfg(**kwargs) -> ClusteringConfig:
+    base = {"features": ["spend", "visits"], "categorical_features": [], "log_features": [], "k_min": 2, "k_max": 4}
+    return ClusteringConfig(**{**base, **FAST, **kwargs})
 
 
-def test_assignment_groups_each_blob_together(three_blobs):
-    cfg = ClusteringConfig(k_min=3, k_max=3, features=["spend", "visits"])
-    result = fit_clustering(three_blobs, cfg)
-    assigned = assign_clusters(result.model, three_blobs, result.feature_cols)
-    by_blob = assigned.selectExpr("split(subject_id, '_')[0] AS blob", "cluster_id").distinct()
-    assert by_blob.where("blob != 's'").groupBy("blob").count().where("count > 1").count() == 0
-    assert by_blob.where("blob != 's'").select("cluster_id").distinct().count() == 3
+@pytest.fixture(scope="module")
+def fitted(three_blobs):
+    cfg = _cfg(features=["spend", "visits", "empty", "same"], categorical_features=["plan"], seed=3)
+    return fit_clustering(three_blobs, cfg)
 
 
-@pytest.mark.parametrize("algorithm", ["bisecting_kmeans", "gmm"])
-def test_other_algorithms_fit_three_clusters(three_blobs, algorithm):
-    cfg = ClusteringConfig(algorithm=algorithm, k_min=3, k_max=3, features=["spend", "visits"])
-    result = fit_clustering(three_blobs, cfg)
-    assigned = assign_clusters(result.model, three_blobs, result.feature_cols)
-    assert assigned.select("cluster_id").distinct().count() == 3
+def test_stability_selects_the_planted_k(fitted):
+    assert fitted.k == 3
+    assert fitted.selection.criterion == "stability"
+    assert sorted(fitted.silhouette_by_k) == [2, 3, 4]
+    assert fitted.stability_by_k[3] == pytest.approx(1.0)
+    assert "k=3" in fitted.selection.reason
+    assert fitted.cost_by_k[2] > fitted.cost_by_k[3]  # the elbow curve falls as k grows
+
+
+def test_all_null_and_constant_features_are_dropped_and_reported(fitted):
+    assert fitted.dropped_features == {"empty": "all null", "same": "constant"}
+    assert fitted.feature_cols == ["spend", "visits", "plan"]
+    assert fitted.vector_names == ["spend", "visits", "plan=free", "plan=pro", "plan=missing"]
+
+
+def test_assignment_groups_each_blob_together(three_blobs, fitted):
+    assigned = assign_clusters(fitted.model, three_blobs)
+    by_blob = assigned.selectExpr("substr(subject_id, 1, 2) AS blob", "cluster_id").distinct()
+    assert by_blob.groupBy("blob").count().where("count > 1").count() == 0
+    assert by_blob.select("cluster_id").distinct().count() == 3
+    assert assigned.where("cluster_probability IS NOT NULL").count() == 0  # KMeans is a hard assignment
+
+
+def test_saved_pipeline_loads_and_assigns_the_same_clusters(three_blobs, fitted, tmp_path):
+    path = str(tmp_path / "model")
+    fitted.model.write().overwrite().save(path)
+    loaded = PipelineModel.load(path)
+    assert loaded.stages[-1].selection == fitted.selection
+    assert loaded.stages[-1].k == 3
+    assert_approx_df_equality(
+        assign_clusters(loaded, three_blobs).drop("cluster_probabilities"),
+        assign_clusters(fitted.model, three_blobs).drop("cluster_probabilities"),
+        precision=1e-9,
+        ignore_row_order=True,
+    )
+
+
+def test_same_seed_gives_the_same_selection_and_assignments(three_blobs, fitted):
+    again = fit_clustering(
+        three_blobs, _cfg(features=["spend", "visits", "empty", "same"], categorical_features=["plan"], seed=3)
+    )
+    assert again.selection == fitted.selection
+    assert_approx_df_equality(
+        assign_clusters(again.model, three_blobs).drop("cluster_probabilities"),
+        assign_clusters(fitted.model, three_blobs).drop("cluster_probabilities"),
+        precision=1e-9,
+        ignore_row_order=True,
+    )
+
+
+def test_gmm_chooses_k_by_bic_and_keeps_soft_membership(three_blobs):
+    result = fit_clustering(three_blobs, _cfg(algorithm="gmm", k_min=2, k_max=3, seed=5))
+    assert result.selection.criterion == "bic"
+    assert set(result.selection.by_k("bic")) == {2, 3}
+    assigned = assign_clusters(result.model, three_blobs)
+    row = assigned.where("subject_id = 's1_0'").first()
+    assert len(row["cluster_probabilities"]) == result.k
+    assert row["cluster_probability"] == pytest.approx(max(row["cluster_probabilities"]))
+    assert row["cluster_probability"] > 0.9
+
+
+def test_bisecting_kmeans_on_principal_components_separates_the_blobs(three_blobs):
+    result = fit_clustering(three_blobs, _cfg(algorithm="bisecting_kmeans", k_min=3, k_max=3, pca_components=2))
+    assigned = assign_clusters(result.model, three_blobs)
+    by_blob = assigned.selectExpr("substr(subject_id, 1, 2) AS blob", "cluster_id").distinct()
+    assert by_blob.groupBy("blob").count().where("count > 1").count() == 0
 
 
 def test_unknown_feature_is_an_error(three_blobs):
     with pytest.raises(ValueError, match="not in the feature table"):
-        fit_clustering(three_blobs, ClusteringConfig(features=["spend", "nope"]))
+        fit_clustering(three_blobs, _cfg(features=["spend", "nope"]))
+
+
+def test_feature_weights_must_name_features():
+    with pytest.raises(ValueError, match="unknown features"):
+        _cfg(feature_weights={"nope": 2.0})

@@ -1,0 +1,400 @@
+"""Choosing the number of segments as a Spark ML Estimator: ``SegmentSelector`` -> ``SegmentSelectorModel``.
+
+The k grid runs on a seeded sample of ``sampleSize`` rows; every k is fitted with ``seedsPerK`` seeds (best kept) and
+scored by criteria that do not favour small k: BIC (GMM), stability (mean pairwise ARI of fits on random
+subsamples, predicted on the whole sample), silhouette on a sample and the elbow knee of the cost curve. The chosen
+k is refitted on all rows. The model wraps that clustering model and its selection summary; both save and load with
+the enclosing PipelineModel.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass, field
+
+from pyspark import keyword_only
+from pyspark.ml import Estimator, Model
+from pyspark.ml.clustering import (
+    BisectingKMeans,
+    BisectingKMeansModel,
+    GaussianMixture,
+    GaussianMixtureModel,
+    KMeans,
+    KMeansModel,
+)
+from pyspark.ml.evaluation import ClusteringEvaluator
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasFeaturesCol, HasMaxIter, HasPredictionCol, HasProbabilityCol, HasSeed
+from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
+from pyspark.sql import DataFrame
+
+from seglib.modeling.metrics import adjusted_rand_index
+
+log = logging.getLogger(__name__)
+
+ALGORITHMS = {
+    "kmeans": (KMeans, KMeansModel),
+    "bisecting_kmeans": (BisectingKMeans, BisectingKMeansModel),
+    "gmm": (GaussianMixture, GaussianMixtureModel),
+}
+CRITERIA = ("auto", "bic", "stability", "silhouette")
+
+
+@dataclass
+class Candidate:
+    """Metrics of one k of the grid (on the sample)."""
+
+    k: int
+    seed: int  # the seed of the best of the seedsPerK fits
+    cost: float  # within-cluster sum of squares (KMeans family) or -log-likelihood (GMM)
+    silhouette: float
+    stability: float  # mean pairwise ARI of fits on subsamples; 1.0 = the same partition every time
+    bic: float | None = None  # GMM only
+    min_share: float = 0.0  # share of the smallest cluster
+
+
+@dataclass
+class SelectionSummary:
+    """Every candidate's metrics and why the chosen k won: logged with the run."""
+
+    chosen_k: int
+    criterion: str
+    reason: str
+    sample_rows: int
+    candidates: list[Candidate] = field(default_factory=list)
+    elbow_k: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SelectionSummary:
+        return cls(**{**data, "candidates": [Candidate(**c) for c in data.get("candidates", [])]})
+
+    def by_k(self, metric: str) -> dict[int, float]:
+        return {c.k: getattr(c, metric) for c in self.candidates if getattr(c, metric) is not None}
+
+
+class _SelectorParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol, HasSeed, HasMaxIter):
+    algorithm: Param[str] = Param(
+        Params._dummy(), "algorithm", "kmeans, bisecting_kmeans or gmm", TypeConverters.toString
+    )
+    kMin: Param[int] = Param(Params._dummy(), "kMin", "smallest k of the grid", TypeConverters.toInt)
+    kMax: Param[int] = Param(Params._dummy(), "kMax", "largest k of the grid", TypeConverters.toInt)
+    seedsPerK: Param[int] = Param(
+        Params._dummy(), "seedsPerK", "fits per k with different seeds; the best is kept", TypeConverters.toInt
+    )
+    sampleSize: Param[int] = Param(
+        Params._dummy(), "sampleSize", "rows (approximately) the k grid is fitted on", TypeConverters.toInt
+    )
+    stabilityResamples: Param[int] = Param(
+        Params._dummy(), "stabilityResamples", "subsample fits per k for the stability score", TypeConverters.toInt
+    )
+    stabilityFraction: Param[float] = Param(
+        Params._dummy(), "stabilityFraction", "share of the sample in each stability fit", TypeConverters.toFloat
+    )
+    silhouetteSampleSize: Param[int] = Param(
+        Params._dummy(), "silhouetteSampleSize", "rows the silhouette is computed on", TypeConverters.toInt
+    )
+    criterion: Param[str] = Param(
+        Params._dummy(), "criterion", "auto (bic for gmm, else stability), bic, stability or silhouette",
+        TypeConverters.toString,
+    )  # fmt: skip
+    stabilityThreshold: Param[float] = Param(
+        Params._dummy(),
+        "stabilityThreshold",
+        "stability criterion: the largest k whose stability reaches this is chosen",
+        TypeConverters.toFloat,
+    )
+    minClusterShare: Param[float] = Param(
+        Params._dummy(),
+        "minClusterShare",
+        "candidates with a cluster below this share of the sample are not chosen",
+        TypeConverters.toFloat,
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._setDefault(
+            featuresCol="features",
+            predictionCol="cluster_id",
+            probabilityCol="cluster_probability_vector",
+            seed=7,
+            maxIter=50,
+            algorithm="gmm",
+            kMin=2,
+            kMax=10,
+            seedsPerK=3,
+            sampleSize=20000,
+            stabilityResamples=3,
+            stabilityFraction=0.8,
+            silhouetteSampleSize=5000,
+            criterion="auto",
+            stabilityThreshold=0.9,
+            minClusterShare=0.01,
+        )
+
+    def getAlgorithm(self) -> str:
+        return self.getOrDefault(self.algorithm)
+
+    def getCriterion(self) -> str:
+        crit = self.getOrDefault(self.criterion)
+        if crit == "auto":
+            return "bic" if self.getAlgorithm() == "gmm" else "stability"
+        return crit
+
+
+class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
+    """Fits the k grid on a sample, chooses k, refits it on all rows: ``fit`` returns a ``SegmentSelectorModel``."""
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        featuresCol: str = "features",
+        predictionCol: str = "cluster_id",
+        probabilityCol: str = "cluster_probability_vector",
+        seed: int = 7,
+        maxIter: int = 50,
+        algorithm: str = "gmm",
+        kMin: int = 2,
+        kMax: int = 10,
+        seedsPerK: int = 3,
+        sampleSize: int = 20000,
+        stabilityResamples: int = 3,
+        stabilityFraction: float = 0.8,
+        silhouetteSampleSize: int = 5000,
+        criterion: str = "auto",
+        stabilityThreshold: float = 0.9,
+        minClusterShare: float = 0.01,
+    ) -> None:
+        super().__init__()
+        self._set(**self._input_kwargs)
+
+    def write(self) -> MLWriter:
+        return DefaultParamsWriter(self)
+
+    @classmethod
+    def read(cls) -> MLReader:
+        return DefaultParamsReader(cls)
+
+    def _validate(self) -> None:
+        if self.getAlgorithm() not in ALGORITHMS:
+            raise ValueError(f"SegmentSelector.algorithm must be one of {sorted(ALGORITHMS)}: {self.getAlgorithm()}")
+        if self.getOrDefault(self.criterion) not in CRITERIA:
+            raise ValueError(f"SegmentSelector.criterion must be one of {CRITERIA}")
+        if self.getCriterion() == "bic" and self.getAlgorithm() != "gmm":
+            raise ValueError("SegmentSelector.criterion=bic needs algorithm=gmm (KMeans has no likelihood)")
+        if not 2 <= self.getOrDefault(self.kMin) <= self.getOrDefault(self.kMax):
+            raise ValueError("SegmentSelector needs 2 <= kMin <= kMax")
+
+    def _clusterer(self, k: int, seed: int, prediction_col: str, probability_col: str | None = None):
+        estimator_cls = ALGORITHMS[self.getAlgorithm()][0]
+        kwargs = {
+            "k": k,
+            "seed": seed,
+            "maxIter": self.getMaxIter(),
+            "featuresCol": self.getFeaturesCol(),
+            "predictionCol": prediction_col,
+        }
+        if self.getAlgorithm() == "gmm":
+            kwargs["probabilityCol"] = probability_col or f"{prediction_col}__probability"
+        return estimator_cls(**kwargs)
+
+    def _seeds(self) -> list[int]:
+        base = self.getSeed()
+        return [base + 7919 * i for i in range(self.getOrDefault(self.seedsPerK))]
+
+    def _best_fit(self, data: DataFrame, k: int, prediction_col: str, probability_col: str | None = None):
+        """The best of ``seedsPerK`` fits (lowest cost): (model, seed, cost)."""
+        best = None
+        for seed in self._seeds():
+            model = self._clusterer(k, seed, prediction_col, probability_col).fit(data)
+            cost = model_cost(model)
+            if best is None or cost < best[2]:
+                best = (model, seed, cost)
+        return best
+
+    def _stability(self, sample: DataFrame, k: int) -> float:
+        resamples = self.getOrDefault(self.stabilityResamples)
+        if resamples < 2:
+            return float("nan")
+        fraction = self.getOrDefault(self.stabilityFraction)
+        labelled = sample
+        cols = []
+        for r in range(resamples):
+            col = f"_stability_{r}"
+            subsample = sample.sample(withReplacement=False, fraction=fraction, seed=self.getSeed() + 104729 * (r + 1))
+            model = self._clusterer(k, self.getSeed() + r, col).fit(subsample)
+            labelled = model.transform(labelled).select(*labelled.columns, col)
+            cols.append(col)
+        scores = [adjusted_rand_index(labelled, a, b) for i, a in enumerate(cols) for b in cols[i + 1 :]]
+        return sum(scores) / len(scores)
+
+    def _silhouette(self, scored: DataFrame, prediction_col: str, rows: int) -> float:
+        size = self.getOrDefault(self.silhouetteSampleSize)
+        subset = scored.sample(False, min(1.0, size / rows), self.getSeed()) if rows > size else scored
+        evaluator = ClusteringEvaluator(featuresCol=self.getFeaturesCol(), predictionCol=prediction_col)
+        return float(evaluator.evaluate(subset))
+
+    def _fit(self, dataset: DataFrame) -> SegmentSelectorModel:
+        self._validate()
+        data = dataset.select(self.getFeaturesCol())
+        rows = data.count()
+        size = self.getOrDefault(self.sampleSize)
+        sample = data.sample(False, min(1.0, size / rows), self.getSeed()) if rows > size else data
+        # Cached because every k, seed and resample scans the sample again (dozens of passes over a few MB).
+        sample = sample.cache()
+        try:
+            sample_rows = sample.count()
+            dims = len(sample.first()[0])
+            candidates = [self._candidate(sample, k, sample_rows, dims) for k in self._grid(sample_rows)]
+        finally:
+            sample.unpersist()
+        chosen, reason = choose_k(
+            candidates,
+            self.getCriterion(),
+            self.getOrDefault(self.stabilityThreshold),
+            self.getOrDefault(self.minClusterShare),
+        )
+        summary = SelectionSummary(
+            chosen_k=chosen,
+            criterion=self.getCriterion(),
+            reason=reason,
+            sample_rows=sample_rows,
+            candidates=candidates,
+            elbow_k=elbow_knee({c.k: c.cost for c in candidates}),
+        )
+        log.info("k selection: %s", reason)
+        # Cached because each of the seedsPerK refits scans all rows again, through the feature-space transforms.
+        data = data.cache()
+        try:
+            final, seed, _ = self._best_fit(data, chosen, self.getPredictionCol(), self.getProbabilityCol())
+        finally:
+            data.unpersist()
+        log.info("refitted k=%d on %d rows (seed %d)", chosen, rows, seed)
+        model = SegmentSelectorModel(final, summary)
+        return self._copyValues(model)
+
+    def _grid(self, rows: int) -> range:
+        k_max = min(self.getOrDefault(self.kMax), max(self.getOrDefault(self.kMin), rows - 1))
+        return range(self.getOrDefault(self.kMin), k_max + 1)
+
+    def _candidate(self, sample: DataFrame, k: int, rows: int, dims: int) -> Candidate:
+        model, seed, cost = self._best_fit(sample, k, "_grid_cluster")
+        scored = model.transform(sample)
+        sizes = [r["count"] for r in scored.groupBy("_grid_cluster").count().collect()]
+        candidate = Candidate(
+            k=k,
+            seed=seed,
+            cost=cost,
+            silhouette=self._silhouette(scored, "_grid_cluster", rows),
+            stability=self._stability(sample, k),
+            bic=gmm_bic(cost, k, dims, rows) if self.getAlgorithm() == "gmm" else None,
+            min_share=(min(sizes) / rows if len(sizes) == k else 0.0),
+        )
+        log.info("k=%d %s", k, json.dumps({m: round(v, 4) for m, v in asdict(candidate).items() if v is not None}))
+        return candidate
+
+
+def model_cost(model) -> float:
+    """Within-cluster sum of squares (KMeans, BisectingKMeans) or the negative log-likelihood (GMM)."""
+    summary = model.summary
+    if hasattr(summary, "logLikelihood"):
+        return -float(summary.logLikelihood)
+    return float(summary.trainingCost)
+
+
+def gmm_bic(neg_log_likelihood: float, k: int, dims: int, rows: int) -> float:
+    """Bayesian information criterion of a full-covariance Gaussian mixture (lower is better)."""
+    params = (k - 1) + k * dims + k * dims * (dims + 1) / 2
+    return 2.0 * neg_log_likelihood + params * math.log(rows)
+
+
+def elbow_knee(cost_by_k: dict[int, float]) -> int | None:
+    """Kneedle: the k farthest below the straight line joining the first and last points of the cost curve."""
+    ks = sorted(cost_by_k)
+    if len(ks) < 3:
+        return None
+    (k0, c0), (k1, c1) = (ks[0], cost_by_k[ks[0]]), (ks[-1], cost_by_k[ks[-1]])
+    if c0 == c1:
+        return None
+
+    def gap(k: int) -> float:
+        line = c0 + (c1 - c0) * (k - k0) / (k1 - k0)
+        return (line - cost_by_k[k]) / abs(c0 - c1)
+
+    return max(ks[1:-1], key=gap)
+
+
+def choose_k(candidates: list[Candidate], criterion: str, stability_threshold: float, min_share: float):
+    """(chosen k, one-line reason). Candidates with a cluster below ``min_share`` are skipped when others exist."""
+    eligible = [c for c in candidates if c.min_share >= min_share] or candidates
+    skipped = sorted({c.k for c in candidates} - {c.k for c in eligible})
+    note = f"; skipped k={skipped} (a cluster below {min_share:.1%} of the sample)" if skipped else ""
+    if criterion == "bic":
+        best = min(eligible, key=lambda c: (c.bic, c.k))
+        return best.k, f"k={best.k}: lowest BIC ({best.bic:.1f}) of a GMM on the sample{note}"
+    if criterion == "silhouette":
+        best = max(eligible, key=lambda c: (round(c.silhouette, 6), -c.k))
+        return best.k, f"k={best.k}: highest silhouette ({best.silhouette:.3f}){note}"
+    stable = [c for c in eligible if c.stability >= stability_threshold]
+    if stable:
+        best = max(stable, key=lambda c: c.k)
+        return best.k, (
+            f"k={best.k}: largest k whose stability (mean pairwise ARI over subsamples) is "
+            f">= {stability_threshold} ({best.stability:.3f}){note}"
+        )
+    best = max(eligible, key=lambda c: (c.stability, -c.k))
+    return best.k, f"k={best.k}: most stable k ({best.stability:.3f}); none reached {stability_threshold}{note}"
+
+
+class SegmentSelectorModel(Model, _SelectorParams, MLReadable, MLWritable):
+    """The clustering model of the chosen k (``clusterer``) plus the ``selection`` summary."""
+
+    def __init__(self, clusterer=None, selection: SelectionSummary | None = None) -> None:
+        super().__init__()
+        self.clusterer = clusterer
+        self.selection = selection
+
+    @property
+    def k(self) -> int:
+        return self.selection.chosen_k
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        return self.clusterer.transform(dataset)
+
+    def write(self) -> MLWriter:
+        return _SelectorModelWriter(self)
+
+    @classmethod
+    def read(cls) -> MLReader:
+        return _SelectorModelReader(cls)
+
+
+class _SelectorModelWriter(MLWriter):
+    def __init__(self, instance: SegmentSelectorModel) -> None:
+        super().__init__()
+        self.instance = instance
+
+    def saveImpl(self, path: str) -> None:
+        extra = {"selection": self.instance.selection.to_dict()}
+        DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession, extraMetadata=extra)
+        self.instance.clusterer.save(os.path.join(path, "clusterer"))
+
+
+class _SelectorModelReader(MLReader):
+    def __init__(self, cls: type[SegmentSelectorModel]) -> None:
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path: str) -> SegmentSelectorModel:
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        instance = self.cls(selection=SelectionSummary.from_dict(metadata["selection"]))
+        instance._resetUid(metadata["uid"])
+        DefaultParamsReader.getAndSetParams(instance, metadata)
+        instance.clusterer = ALGORITHMS[instance.getAlgorithm()][1].load(os.path.join(path, "clusterer"))
+        return instance
