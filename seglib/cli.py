@@ -97,7 +97,6 @@ def _one_line(exc: BaseException) -> str:
 def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
     from seglib import pipeline
     from seglib.session import build_spark
-    from seglib.tracking import mlflow_run
 
     # Generating without --as-of: the snapshot is the generator's fixed end date, so the demo is the same every day.
     generating = args.command == "generate" or getattr(args, "generate", False)
