@@ -293,7 +293,7 @@ def _write_silver(spark, config, tables, validated, key_ring, run_id, now, as_of
     def todo(name: str) -> bool:
         if full or validated[name].counts.read > 0:
             return True
-        return not table_exists(spark, tables.location("silver", SILVER_OF[name]))
+        return not table_exists(spark, tables.location(f"silver/{SILVER_OF[name]}"))
 
     if todo("raw_events"):
         _write_events_and_identity(spark, tables, validated["raw_events"], key_ring, run_id, full)

@@ -115,10 +115,10 @@ def parse_key_ring(text: str, source: str = "") -> KeyRing:
 
 def _databricks_secret(scope: str, key: str) -> str | None:
     """Read a secret via dbutils when running on Databricks; None anywhere else (never a required import)."""
-    try:
-        from databricks.sdk.runtime import dbutils  # type: ignore[import-not-found]
-    except ImportError:  # not on Databricks
+    if not os.environ.get("DATABRICKS_RUNTIME_VERSION"):  # not on Databricks: dbutils would try remote auth
         return None
+    from databricks.sdk.runtime import dbutils  # type: ignore[import-not-found]
+
     try:
         return dbutils.secrets.get(scope=scope, key=key)
     except Exception as exc:  # dbutils raises its own (non-importable) types; re-raised as a clear error
