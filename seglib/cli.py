@@ -119,7 +119,7 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
         "ingest": ("ingest",),
         "features": ("features",),
         "cluster": ("cluster",),
-        "run": (*(("generate",) if args.generate else ()), "ingest", "features", "cluster"),
+        "run": (*(("generate",) if getattr(args, "generate", False) else ()), "ingest", "features", "cluster"),
     }[cmd]
     result = pipeline.run(spark, cfg, ctx, stages, full_refresh=getattr(args, "full_refresh", False))
     print(render_summary(spark, cfg, result))
