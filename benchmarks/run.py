@@ -151,7 +151,7 @@ def bench_ingest(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, cores:
     from seglib.pipeline import stage_generate
 
     with phases.timed("generate"):
-        counts = stage_generate(spark, cfg, ctx)
+        counts = stage_generate(spark, cfg, ctx).counts
     with phases.timed("ingest"):
         report = run_ingest(spark, cfg, run_id=ctx.run_id, now=ctx.now, full_refresh=True, as_of=ctx.as_of)
     seconds, events = phases.seconds["ingest"], counts["raw_events"]
@@ -185,7 +185,7 @@ def bench_features(
             features = build_features(sample, cfg.features, ctx.as_of, required_consent=cfg.privacy.required_consent)
             features.write.format("noop").mode("overwrite").save()
     with phases.timed("features_n"):
-        location = stage_features(spark, cfg, ctx)
+        location = stage_features(spark, cfg, ctx).location
     m["feature_rows_n"] = read_table(spark, location).count()
     m["features_n_seconds"] = phases.seconds["features_n"]
     if args.skip_2n:
@@ -195,7 +195,7 @@ def bench_features(
     with phases.timed("prepare_2n_silver (untimed in figures)"):
         m["silver_rows_2n"] = write_doubled_silver(spark, Warehouse.of(cfg), Warehouse.of(cfg_2n))
     with phases.timed("features_2n"):
-        location = stage_features(spark, cfg_2n, ctx)
+        location = stage_features(spark, cfg_2n, ctx).location
     m["feature_rows_2n"] = read_table(spark, location).count()
     m["features_2n_seconds"] = phases.seconds["features_2n"]
     m["features_growth_ratio"] = m["features_2n_seconds"] / m["features_n_seconds"]
