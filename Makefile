@@ -36,11 +36,14 @@ demo: install $(DEMO_KEY)
 	SEGLIB_PSEUDONYM_KEY=$${SEGLIB_PSEUDONYM_KEY:-$$(cat $(DEMO_KEY))} \
 	  $(BIN)/seg run --config conf/local.yaml --generate $(DEMO_ARGS)
 
+# Two xdist workers, one test file per worker at a time (module fixtures built once); the slowest tests listed last.
+PYTEST := $(BIN)/pytest -q -n 2 --dist loadfile --durations=15
+
 test: install
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 test-fast: install
-	$(BIN)/pytest -q -m "not e2e" $(PYTEST_ARGS)
+	$(PYTEST) -m "not e2e" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

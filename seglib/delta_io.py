@@ -91,23 +91,42 @@ def write_table(
     """
     spark = df.sparkSession
     df = with_column_comments(df, spec.column_comments)
+    props = {**DEFAULT_TABLE_PROPERTIES, **spec.properties}
+    if not table_exists(spark, spec.location):
+        _create_table(df, spec, props, replace=mode != "append")
+        return
     writer = df.write.format("delta").mode(mode)
     if spec.partition_by:
         writer = writer.partitionBy(*spec.partition_by)
-    created = not table_exists(spark, spec.location)
-    if replace_where and not created:  # a new table is simply created from df
+    if replace_where:
         writer = writer.option("replaceWhere", replace_where)
     if overwrite_schema:
         writer = writer.option("overwriteSchema", "true")
-    elif mode == "append" or (replace_where and not created):
+    elif mode == "append" or replace_where:
         # New nullable columns (a newer seglib) join the table; earlier snapshots read them as null.
         writer = writer.option("mergeSchema", "true")
-    props = {**DEFAULT_TABLE_PROPERTIES, **spec.properties}
-    if created:
-        for key, value in props.items():
-            writer = writer.option(key, value)
     writer.save(spec.location) if is_path(spec.location) else writer.saveAsTable(spec.location)
     apply_metadata(spark, spec, props)
+
+
+def _create_table(df: DataFrame, spec: TableSpec, props: Mapping[str, str], replace: bool) -> None:
+    """A new table in one commit: data, properties, table comment and column comments (no ALTER afterwards).
+
+    ``replace``: a table created by a concurrent writer meanwhile is replaced, as an overwrite would; an append
+    fails instead of losing rows.
+    """
+    from pyspark.sql import functions as F
+
+    writer = df.writeTo(table_ref(spec.location)).using("delta")
+    for key, value in props.items():
+        writer = writer.tableProperty(key, value)
+    if spec.comment:
+        writer = writer.tableProperty("comment", spec.comment)
+    if spec.partition_by:
+        writer = writer.partitionedBy(*[F.col(c) for c in spec.partition_by])
+    writer.createOrReplace() if replace else writer.create()
+    if spec.register_as and is_path(spec.location):
+        _register(df.sparkSession, spec)
 
 
 def with_column_comments(df: DataFrame, comments: Mapping[str, str]) -> DataFrame:
@@ -139,7 +158,11 @@ def apply_metadata(spark: SparkSession, spec: TableSpec, props: Mapping[str, str
         if column in fields and fields[column] != text:
             spark.sql(f"ALTER TABLE {ref} ALTER COLUMN `{column}` COMMENT '{_sql_str(text)}'")
     if spec.register_as and is_path(spec.location):
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {_quote_name(spec.register_as)} USING DELTA LOCATION '{spec.location}'")
+        _register(spark, spec)
+
+
+def _register(spark: SparkSession, spec: TableSpec) -> None:
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {_quote_name(spec.register_as)} USING DELTA LOCATION '{spec.location}'")
 
 
 def _sql_str(text: str) -> str:

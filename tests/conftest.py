@@ -1,7 +1,11 @@
-"""One session-scoped SparkSession with Delta for the whole run (1 shuffle partition, UTC, UI off).
+"""One session-scoped SparkSession with Delta per test process (1 shuffle partition, UTC, UI off).
 
-Test data is tiny: every extra shuffle partition or Delta snapshot partition is a task that costs more than the
-work it holds, so the suite runs with one.
+Test data is tiny, so a test's time is Spark's fixed cost per query, not the work: every extra shuffle partition or
+Delta snapshot partition is a task that costs more than the rows it holds (the suite runs with one); compiling
+whole-stage Java code for each new plan costs more than interpreting a few rows (off); and the JVM's optimizing JIT
+(C2) spends CPU on a session too short to repay it (the quick C1 compiler only). None of this changes results.
+`make test` runs two pytest-xdist workers, one file per worker at a time (``--dist loadfile``): module fixtures are
+built once, and one worker's planning overlaps the other's.
 """
 
 from __future__ import annotations
@@ -32,7 +36,12 @@ def spark(spark_tmp):
         master="local[2]",
         shuffle_partitions=1,
         driver_memory="3g",
-        conf={"spark.default.parallelism": "2", "spark.sql.adaptive.enabled": "false"},
+        conf={
+            "spark.default.parallelism": "2",
+            "spark.sql.adaptive.enabled": "false",
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+        },
     )
     session = build_spark(settings, app_name="seglib-tests", warehouse_dir=str(spark_tmp))
     yield session

@@ -128,13 +128,31 @@ EXPECTED_COUNTS = {
 }
 
 
-@pytest.fixture
-def env(spark, tmp_path, monkeypatch):
+@pytest.fixture(autouse=True)
+def pseudonym_key(monkeypatch):
     monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", KEY)
-    cfg = load_config([CONF], [f"warehouse.path={tmp_path / 'wh'}"])
-    for name, (schema, rows) in RAW.items():
+
+
+def raw_warehouse(spark, path, names=tuple(RAW)):
+    cfg = load_config([CONF], [f"warehouse.path={path}"])
+    for name in names:
+        schema, rows = RAW[name]
         write_raw(spark, cfg, name, rows, schema)
     return cfg
+
+
+@pytest.fixture
+def env(spark, tmp_path):
+    return raw_warehouse(spark, tmp_path / "wh")
+
+
+@pytest.fixture(scope="module")
+def first_run(spark, tmp_path_factory):
+    """RAW ingested once (run r1); tests that go on from there (later runs) come after the ones that only read it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEGLIB_PSEUDONYM_KEY", KEY)
+        cfg = raw_warehouse(spark, tmp_path_factory.mktemp("ingest") / "wh")
+        return cfg, ingest(spark, cfg, "r1")
 
 
 def write_raw(spark, cfg, name, rows, schema, mode="overwrite", overwrite_schema=False):
@@ -159,8 +177,8 @@ def ingest(spark, cfg, run_id, **kw):
     return run_ingest(spark, cfg, run_id=run_id, now=NOW, **kw)
 
 
-def test_first_run_counts_silver_and_quarantine(spark, env):
-    report = ingest(spark, env, "r1")
+def test_first_run_counts_silver_and_quarantine(spark, first_run):
+    env, report = first_run
     got = {t: (c.read, c.accepted, c.quarantined, c.duplicates) for t, c in report.tables.items()}
     assert got == EXPECTED_COUNTS
     assert all(c.read == c.accepted + c.quarantined + c.duplicates for c in report.tables.values())
@@ -206,8 +224,8 @@ def test_first_run_counts_silver_and_quarantine(spark, env):
         assert got == want, declared.qualified_name
 
 
-def test_second_run_reads_only_new_rows_and_reruns_are_idempotent(spark, env):
-    ingest(spark, env, "r1")
+def test_second_run_reads_only_new_rows_and_reruns_are_idempotent(spark, first_run):
+    env, _ = first_run
     write_raw(spark, env, "raw_events", [event("e8", T2, "a2", "c4", "login")], EVENTS, mode="append")
     write_raw(
         spark,
@@ -257,14 +275,9 @@ def test_missing_required_raw_column_fails_fast(spark, env):
 
 
 @pytest.fixture
-def sparse_env(spark, tmp_path, monkeypatch):
+def sparse_env(spark, tmp_path):
     """Events, CRM and consents as in RAW; raw_orders and raw_texts are left to each test."""
-    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", KEY)
-    cfg = load_config([CONF], [f"warehouse.path={tmp_path / 'wh'}"])
-    for name in ("raw_events", "raw_crm_customers", "raw_consents"):
-        schema, rows = RAW[name]
-        write_raw(spark, cfg, name, rows, schema)
-    return cfg
+    return raw_warehouse(spark, tmp_path / "wh", ("raw_events", "raw_crm_customers", "raw_consents"))
 
 
 SILVER_COLUMNS = {
