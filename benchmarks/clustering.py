@@ -40,8 +40,20 @@ def planted_centres(blobs: int, dims: int, seed: int, spread: float) -> np.ndarr
     return np.random.default_rng(seed).normal(0.0, spread, size=(blobs, dims))
 
 
+def _uniform(seed: int, *cols):
+    """A deterministic uniform in (0, 1) from a hash of the row's id (and a stream number): no rand() expression,
+    so the optimizer cannot re-evaluate it differently for the label and the features, and any partitioning gives
+    the same matrix."""
+    from pyspark.sql import functions as F
+
+    bits = F.pmod(F.xxhash64(F.lit(seed), *cols), F.lit(1 << 31)).cast("double")
+    return (bits + 0.5) / float(1 << 31)
+
+
 def blob_matrix(spark: SparkSession, rows: int, dims: int, blobs: int, seed: int, spread: float) -> DataFrame:
     """id, blob (the planted truth), features (vector): unit-variance Gaussian blobs around seeded centres."""
+    import math
+
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
@@ -49,13 +61,18 @@ def blob_matrix(spark: SparkSession, rows: int, dims: int, blobs: int, seed: int
     # Unequal shares (1 : 2 : ... : blobs, normalised) so the smallest blob is not an easy equal split.
     weights = np.arange(1, blobs + 1, dtype=float)
     cumulative = np.cumsum(weights / weights.sum())
-    u = F.rand(seed)
+    u = F.col("u")
     blob = F.lit(blobs - 1)
     for b in range(blobs - 2, -1, -1):
         blob = F.when(u < float(cumulative[b]), F.lit(b)).otherwise(blob)
-    df = spark.range(rows).withColumn("blob", blob)
+    df = spark.range(rows).withColumn("u", _uniform(seed, F.col("id"), F.lit(-1))).withColumn("blob", blob)
     centre = F.array(*[F.lit(float(v)) for v in centres.ravel()])
-    values = [F.element_at(centre, F.col("blob") * dims + (j + 1)) + F.randn(seed + 1 + j) for j in range(dims)]
+
+    def normal(j: int):  # Box-Muller from two hashed uniforms
+        u1, u2 = _uniform(seed, F.col("id"), F.lit(2 * j)), _uniform(seed, F.col("id"), F.lit(2 * j + 1))
+        return F.sqrt(-2.0 * F.log(u1)) * F.cos(2.0 * math.pi * u2)
+
+    values = [F.element_at(centre, F.col("blob") * dims + (j + 1)) + normal(j) for j in range(dims)]
     return df.select("id", "blob", array_to_vector(F.array(*values)).alias("features"))
 
 
