@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.clustering import clustering_rows
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SPARK_VS_DUCKDB_TARGET = 4.0
 
@@ -25,9 +27,30 @@ def _fmt(value: Any, digits: int = 2) -> str:
 def markdown_table(result: dict[str, Any]) -> str:
     """The headline figures, one metric a row, with the environment in a line above."""
     env, m = result["environment"], result["metrics"]
+    rows = pipeline_rows(result, m, env) if "raw_events" in m else []
+    rows += clustering_rows(m, _fmt)
+    rows += [
+        ("JVM peak RSS MB", _fmt(m.get("jvm_peak_rss_mb"), 0)),
+        ("Python + DuckDB peak RSS MB", _fmt(m.get("python_peak_rss_mb"), 0)),
+    ]
+    head = (
+        f"seglib benchmark {result['timestamp']}: as_of {result['args']['as_of']}, master {env['master']}, "
+        f"shuffle partitions {env['shuffle_partitions']}, Spark {env['spark']}, DuckDB {env['duckdb']}"
+    )
+    lines = [head, "", "| metric | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    lines += ["", "| phase | seconds |", "|---|---|"]
+    lines += [f"| {name} | {_fmt(sec)} |" for name, sec in result["phases"].items()]
+    if "rfm_runs_seconds" in m:
+        lines += ["", f"RFM runs (seconds): {json.dumps(m.get('rfm_runs_seconds', {}))}"]
+    return "\n".join(lines) + "\n"
+
+
+def pipeline_rows(result: dict[str, Any], m: dict[str, Any], env: dict[str, Any]) -> list[tuple[str, str]]:
+    """Rows of the ingest / feature / RFM phases."""
     ratio = m.get("spark_rfm_vs_duckdb")
     verdict = "n/a" if ratio is None else ("ok" if ratio <= SPARK_VS_DUCKDB_TARGET else "above target")
-    rows = [
+    return [
         ("raw events generated (actual / target)", f"{_fmt(m['raw_events'])} / {_fmt(result['args']['events'])}"),
         ("generate seconds", _fmt(m["generate_seconds"])),
         ("ingest seconds (full refresh)", _fmt(m["ingest_seconds"])),
@@ -44,19 +67,7 @@ def markdown_table(result: dict[str, Any]) -> str:
         ("full feature build (N) / DuckDB RFM", _fmt(m["features_n_vs_duckdb"])),
         ("RFM subjects (Spark / DuckDB)", f"{_fmt(m['rfm_rows_spark'])} / {_fmt(m['rfm_rows_duckdb'])}"),
         ("RFM mismatching rows (must be 0)", _fmt(m["rfm_mismatching_rows"])),
-        ("JVM peak RSS MB", _fmt(m.get("jvm_peak_rss_mb"), 0)),
-        ("Python + DuckDB peak RSS MB", _fmt(m.get("python_peak_rss_mb"), 0)),
     ]
-    head = (
-        f"seglib benchmark {result['timestamp']}: as_of {result['args']['as_of']}, master {env['master']}, "
-        f"shuffle partitions {env['shuffle_partitions']}, Spark {env['spark']}, DuckDB {env['duckdb']}"
-    )
-    lines = [head, "", "| metric | value |", "|---|---|"]
-    lines += [f"| {name} | {value} |" for name, value in rows]
-    lines += ["", "| phase | seconds |", "|---|---|"]
-    lines += [f"| {name} | {_fmt(sec)} |" for name, sec in result["phases"].items()]
-    lines += ["", f"RFM runs (seconds): {json.dumps(m.get('rfm_runs_seconds', {}))}"]
-    return "\n".join(lines) + "\n"
 
 
 def write_results(result: dict[str, Any], results_dir: Path = RESULTS_DIR) -> tuple[Path, Path]:
@@ -64,6 +75,7 @@ def write_results(result: dict[str, Any], results_dir: Path = RESULTS_DIR) -> tu
     results_dir.mkdir(parents=True, exist_ok=True)
     json_path = results_dir / f"{result['timestamp']}.json"
     json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    md_path = results_dir / "latest.md"
+    # A clustering-only run (--only clustering) keeps the pipeline's latest.md.
+    md_path = results_dir / ("latest.md" if "raw_events" in result["metrics"] else "latest-clustering.md")
     md_path.write_text(markdown_table(result))
     return json_path, md_path

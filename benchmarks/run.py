@@ -50,6 +50,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", action="append", default=None, metavar="FILE", help="default: conf/local.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--results-dir", type=Path, default=None, help="default: benchmarks/results")
+    p.add_argument(
+        "--only",
+        choices=["all", "pipeline", "clustering"],
+        default="all",
+        help="all (default) | pipeline (ingest, features, RFM) | clustering (k selection vs scikit-learn)",
+    )
+    p.add_argument("--cluster-rows", type=int, default=1_000_000, help="clustering matrix rows N (default 1000000)")
+    p.add_argument("--cluster-dims", type=int, default=20, help="clustering matrix features (default 20)")
+    p.add_argument("--cluster-blobs", type=int, default=7, help="planted blobs of the clustering matrix (default 7)")
+    p.add_argument("--cluster-spread", type=float, default=1.0, help="std of the blob centres (noise std is 1)")
     return p.parse_args(argv)
 
 
@@ -241,14 +251,19 @@ def run_benchmarks(
     spark: SparkSession, cfg: SeglibConfig, args: argparse.Namespace, workdir: Path, phases: Phases
 ) -> dict[str, Any]:
     """All phases in order; returns the metrics (every phase's wall time is in ``phases``)."""
+    from benchmarks.clustering import bench_clustering
     from seglib.pipeline import RunContext
 
     cores = cores_of(args.master)
     ctx = RunContext.create(args.as_of, run_id="bench")
-    m = bench_ingest(spark, cfg, ctx, cores, phases)
-    m |= bench_features(spark, cfg, ctx, args, workdir, phases)
-    m |= bench_rfm(spark, cfg, args, workdir, cores, phases)
-    m["features_n_vs_duckdb"] = m["features_n_seconds"] / m["duckdb_rfm_seconds"]
+    m: dict[str, Any] = {}
+    if args.only in ("all", "pipeline"):
+        m |= bench_ingest(spark, cfg, ctx, cores, phases)
+        m |= bench_features(spark, cfg, ctx, args, workdir, phases)
+        m |= bench_rfm(spark, cfg, args, workdir, cores, phases)
+        m["features_n_vs_duckdb"] = m["features_n_seconds"] / m["duckdb_rfm_seconds"]
+    if args.only in ("all", "clustering"):
+        m |= bench_clustering(spark, cfg, args, phases)
     return m | peak_rss_mb()
 
 
@@ -296,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spark.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    if metrics["rfm_mismatching_rows"]:
+    if metrics.get("rfm_mismatching_rows"):
         log.error("Spark and DuckDB RFM disagree on %d rows", metrics["rfm_mismatching_rows"])
         return 1
     return 0

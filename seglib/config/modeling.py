@@ -94,6 +94,12 @@ class ClusteringConfig(StrictModel):
     stability_threshold: float = Field(
         0.9, gt=0, le=1, description="stability criterion: the largest k whose stability reaches this wins."
     )
+    silhouette_tolerance_se: float = Field(
+        1.0,
+        ge=0,
+        description="silhouette criterion: the smallest k within this many standard errors of the best silhouette "
+        "wins (one-standard-error rule; 0 = the highest silhouette).",
+    )
     silhouette_sample_size: int = Field(5000, ge=10, description="Rows the silhouette of each k is computed on.")
     min_cluster_share: float = Field(
         0.01, ge=0, lt=1, description="A k leaving a cluster below this share of the sample is not chosen."

@@ -80,6 +80,7 @@ def selector(cfg: ClusteringConfig) -> SegmentSelector:
         silhouetteSampleSize=cfg.silhouette_sample_size,
         criterion=cfg.criterion,
         stabilityThreshold=cfg.stability_threshold,
+        silhouetteToleranceSE=cfg.silhouette_tolerance_se,
         minClusterShare=cfg.min_cluster_share,
     )
 

@@ -25,11 +25,13 @@ from pyspark.ml.clustering import (
     KMeans,
     KMeansModel,
 )
-from pyspark.ml.evaluation import ClusteringEvaluator
+from pyspark.ml.functions import vector_to_array
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasFeaturesCol, HasMaxIter, HasPredictionCol, HasProbabilityCol, HasSeed
+from pyspark.ml.stat import Summarizer
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from seglib.modeling.metrics import adjusted_rand_index
 
@@ -50,10 +52,11 @@ class Candidate:
     k: int
     seed: int  # the seed of the best of the seedsPerK fits
     cost: float  # within-cluster sum of squares (KMeans family) or -log-likelihood (GMM)
-    silhouette: float
+    silhouette: float  # mean of the points' silhouettes (squared Euclidean, as Spark's ClusteringEvaluator)
     stability: float  # mean pairwise ARI of fits on subsamples; 1.0 = the same partition every time
     bic: float | None = None  # GMM only
     min_share: float = 0.0  # share of the smallest cluster
+    silhouette_se: float = 0.0  # standard error of that mean (std of the points' silhouettes / sqrt(points))
 
 
 @dataclass
@@ -109,6 +112,12 @@ class _SelectorParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol, HasSe
         "stability criterion: the largest k whose stability reaches this is chosen",
         TypeConverters.toFloat,
     )
+    silhouetteToleranceSE: Param[float] = Param(
+        Params._dummy(),
+        "silhouetteToleranceSE",
+        "silhouette criterion: the smallest k whose silhouette is within this many standard errors of the best wins",
+        TypeConverters.toFloat,
+    )
     minClusterShare: Param[float] = Param(
         Params._dummy(),
         "minClusterShare",
@@ -134,6 +143,7 @@ class _SelectorParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol, HasSe
             silhouetteSampleSize=5000,
             criterion="auto",
             stabilityThreshold=0.9,
+            silhouetteToleranceSE=1.0,
             minClusterShare=0.01,
         )
 
@@ -169,6 +179,7 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         silhouetteSampleSize: int = 5000,
         criterion: str = "auto",
         stabilityThreshold: float = 0.9,
+        silhouetteToleranceSE: float = 1.0,
         minClusterShare: float = 0.01,
     ) -> None:
         super().__init__()
@@ -234,11 +245,11 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         scores = [adjusted_rand_index(labelled, a, b) for i, a in enumerate(cols) for b in cols[i + 1 :]]
         return sum(scores) / len(scores)
 
-    def _silhouette(self, scored: DataFrame, prediction_col: str, rows: int) -> float:
+    def _silhouette(self, scored: DataFrame, prediction_col: str, rows: int) -> tuple[float, float]:
+        """(mean silhouette, its standard error) on a seeded sample of ``silhouetteSampleSize`` rows."""
         size = self.getOrDefault(self.silhouetteSampleSize)
         subset = scored.sample(False, min(1.0, size / rows), self.getSeed()) if rows > size else scored
-        evaluator = ClusteringEvaluator(featuresCol=self.getFeaturesCol(), predictionCol=prediction_col)
-        return float(evaluator.evaluate(subset))
+        return silhouette_with_se(subset, self.getFeaturesCol(), prediction_col)
 
     def _fit(self, dataset: DataFrame) -> SegmentSelectorModel:
         self._validate()
@@ -259,6 +270,7 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
             self.getCriterion(),
             self.getOrDefault(self.stabilityThreshold),
             self.getOrDefault(self.minClusterShare),
+            self.getOrDefault(self.silhouetteToleranceSE),
         )
         summary = SelectionSummary(
             chosen_k=chosen,
@@ -287,11 +299,13 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         model, seed, cost = self._best_fit(sample, k, "_grid_cluster")
         scored = model.transform(sample)
         sizes = [r["count"] for r in scored.groupBy("_grid_cluster").count().collect()]
+        silhouette, silhouette_se = self._silhouette(scored, "_grid_cluster", rows)
         candidate = Candidate(
             k=k,
             seed=seed,
             cost=cost,
-            silhouette=self._silhouette(scored, "_grid_cluster", rows),
+            silhouette=silhouette,
+            silhouette_se=silhouette_se,
             stability=self._stability(sample, k),
             bic=gmm_bic(cost, k, dims, rows) if self.getAlgorithm() == "gmm" else None,
             min_share=(min(sizes) / rows if len(sizes) == k else 0.0),
@@ -330,8 +344,18 @@ def elbow_knee(cost_by_k: dict[int, float]) -> int | None:
     return max(ks[1:-1], key=gap)
 
 
-def choose_k(candidates: list[Candidate], criterion: str, stability_threshold: float, min_share: float):
-    """(chosen k, one-line reason). Candidates with a cluster below ``min_share`` are skipped when others exist."""
+def choose_k(
+    candidates: list[Candidate],
+    criterion: str,
+    stability_threshold: float,
+    min_share: float,
+    silhouette_tolerance_se: float = 0.0,
+):
+    """(chosen k, one-line reason). Candidates with a cluster below ``min_share`` are skipped when others exist.
+
+    silhouette: the highest silhouette wins unless a smaller k is within ``silhouette_tolerance_se`` standard errors
+    of it (the one-standard-error rule): a difference the sample cannot resolve does not buy an extra segment.
+    """
     eligible = [c for c in candidates if c.min_share >= min_share] or candidates
     skipped = sorted({c.k for c in candidates} - {c.k for c in eligible})
     note = f"; skipped k={skipped} (a cluster below {min_share:.1%} of the sample)" if skipped else ""
@@ -340,7 +364,15 @@ def choose_k(candidates: list[Candidate], criterion: str, stability_threshold: f
         return best.k, f"k={best.k}: lowest BIC ({best.bic:.1f}) of a GMM on the sample{note}"
     if criterion == "silhouette":
         best = max(eligible, key=lambda c: (round(c.silhouette, 6), -c.k))
-        return best.k, f"k={best.k}: highest silhouette ({best.silhouette:.3f}){note}"
+        floor = best.silhouette - silhouette_tolerance_se * best.silhouette_se
+        chosen = min((c for c in eligible if c.silhouette >= floor), key=lambda c: c.k)
+        if chosen.k == best.k:
+            return best.k, f"k={best.k}: highest silhouette ({best.silhouette:.3f} ± {best.silhouette_se:.3f}){note}"
+        return chosen.k, (
+            f"k={chosen.k}: smallest k whose silhouette ({chosen.silhouette:.3f}) is within "
+            f"{silhouette_tolerance_se:g} standard error of the highest (k={best.k}: {best.silhouette:.3f} ± "
+            f"{best.silhouette_se:.3f}){note}"
+        )
     stable = [c for c in eligible if c.stability >= stability_threshold]
     if stable:
         best = max(stable, key=lambda c: c.k)
@@ -350,6 +382,52 @@ def choose_k(candidates: list[Candidate], criterion: str, stability_threshold: f
         )
     best = max(eligible, key=lambda c: (c.stability, -c.k))
     return best.k, f"k={best.k}: most stable k ({best.stability:.3f}); none reached {stability_threshold}{note}"
+
+
+def silhouette_with_se(scored: DataFrame, features_col: str, prediction_col: str) -> tuple[float, float]:
+    """(mean silhouette, standard error of the mean) with squared Euclidean distances, in Spark SQL.
+
+    The same definition as Spark's ``ClusteringEvaluator`` (whose mean this reproduces): a point's mean squared
+    distance to a cluster follows from the cluster's size, vector sum and sum of squared norms (one aggregation,
+    k small rows to the driver); each point's silhouette is a SQL expression (no Python UDF), and the mean and the
+    standard deviation are aggregated in Spark. Nothing per subject reaches the driver.
+    """
+    x = vector_to_array(F.col(features_col))
+    c = F.col(prediction_col).cast("int")
+    stats = (
+        scored.select(c.alias("c"), F.col(features_col).alias("v"), x.alias("x"))
+        .groupBy("c")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            Summarizer.sum(F.col("v")).alias("sum"),
+            F.sum(F.aggregate("x", F.lit(0.0), lambda acc, v: acc + v * v)).alias("sq"),
+        )
+        .orderBy("c")
+        .collect()
+    )
+    if len(stats) < 2:
+        return 0.0, 0.0
+
+    def dot(values) -> F.Column:
+        weights = F.array(*[F.lit(float(w)) for w in values])
+        return F.aggregate(F.zip_with(F.col("x"), weights, lambda a, b: a * b), F.lit(0.0), lambda acc, v: acc + v)
+
+    norm = F.aggregate("x", F.lit(0.0), lambda acc, v: acc + v * v)
+    # mean squared distance of the point to each cluster: |x|^2 - 2 x.sum/n + sq/n
+    dists = [norm - 2.0 * dot(r["sum"].toArray()) / r["n"] + F.lit(r["sq"] / r["n"]) for r in stats]
+    with_d = scored.select(x.alias("x"), c.alias("c")).select("c", *[d.alias(f"d{i}") for i, d in enumerate(dists)])
+    own = F.coalesce(*[F.when(F.col("c") == r["c"], F.col(f"d{i}")) for i, r in enumerate(stats)])
+    own_n = F.coalesce(*[F.when(F.col("c") == r["c"], F.lit(float(r["n"]))) for r in stats])
+    a = F.when(own_n > 1, own * own_n / (own_n - 1)).otherwise(F.lit(0.0))
+    b = F.least(*[F.when(F.col("c") != r["c"], F.col(f"d{i}")) for i, r in enumerate(stats)])
+    point = F.when(own_n <= 1, F.lit(0.0)).when(a < b, 1.0 - a / b).when(a > b, b / a - 1.0).otherwise(F.lit(0.0))
+    row = (
+        with_d.select(point.alias("s"))
+        .agg(F.avg("s").alias("mean"), F.stddev_samp("s").alias("sd"), F.count("s").alias("n"))
+        .first()
+    )
+    se = (row["sd"] or 0.0) / math.sqrt(row["n"]) if row["n"] else 0.0
+    return float(row["mean"]), float(se)
 
 
 class SegmentSelectorModel(Model, _SelectorParams, MLReadable, MLWritable):

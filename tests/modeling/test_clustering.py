@@ -108,3 +108,30 @@ def test_unknown_feature_is_an_error(three_blobs):
 def test_feature_weights_must_name_features():
     with pytest.raises(ValueError, match="unknown features"):
         _cfg(feature_weights={"nope": 2.0})
+
+
+def test_silhouette_with_se_reproduces_sparks_evaluator(spark):
+    from pyspark.ml.evaluation import ClusteringEvaluator
+    from pyspark.ml.linalg import Vectors
+
+    from seglib.modeling.selection import silhouette_with_se
+
+    rows = [(Vectors.dense([float(i % 5), float(i % 3) * 2.0]), i % 3) for i in range(30)] + [
+        (Vectors.dense([40.0, 1.0]), 3)  # a singleton cluster: silhouette 0, as in Spark
+    ]
+    scored = spark.createDataFrame(rows, ["features", "p"])
+    mean, se = silhouette_with_se(scored, "features", "p")
+    assert mean == pytest.approx(ClusteringEvaluator(predictionCol="p").evaluate(scored), abs=1e-9)
+    assert 0 < se < 1
+
+
+def test_silhouette_one_standard_error_rule():
+    from seglib.modeling.selection import Candidate, choose_k
+
+    def cand(k, sil, se=0.005):
+        return Candidate(k=k, seed=1, cost=1.0, silhouette=sil, stability=1.0, min_share=0.1, silhouette_se=se)
+
+    grid = [cand(6, 0.344), cand(7, 0.3518), cand(8, 0.3527), cand(9, 0.3477)]
+    assert choose_k(grid, "silhouette", 0.9, 0.01, 1.0)[0] == 7  # 8 is not resolvably better than 7
+    assert choose_k(grid, "silhouette", 0.9, 0.01, 0.0)[0] == 8  # tolerance 0: the plain maximum
+    assert "standard error" in choose_k(grid, "silhouette", 0.9, 0.01, 1.0)[1]
