@@ -82,11 +82,24 @@ def test_same_seed_gives_the_same_selection_and_assignments(three_blobs, fitted)
     )
 
 
-def test_gmm_chooses_k_by_bic_and_keeps_soft_membership(three_blobs):
-    result = fit_clustering(three_blobs, _cfg(algorithm="gmm", k_min=2, k_max=3, seed=5))
+@pytest.fixture(scope="module")
+def gaussian_blobs(spark):
+    """Three blobs of 30 distinct points each. A Gaussian mixture needs spread inside every component: on the
+    repeated grid points of ``three_blobs`` a stability subsample can leave a component with identical points, a
+    singular covariance, and Spark's eigen-decomposition (LAPACK dsyev) then looped on NaN (seen once in the suite)."""
+    rows = [
+        (f"s{group}_{i}", x + ((i * 7) % 30) / 10.0, y + ((i * 11) % 30) / 15.0)
+        for group, (x, y) in enumerate([(0.0, 0.0), (100.0, 5.0), (0.0, 50.0)])
+        for i in range(30)
+    ]
+    return spark.createDataFrame(rows, "subject_id string, spend double, visits double")
+
+
+def test_gmm_chooses_k_by_bic_and_keeps_soft_membership(gaussian_blobs):
+    result = fit_clustering(gaussian_blobs, _cfg(algorithm="gmm", k_min=2, k_max=3, seed=5))
     assert result.selection.criterion == "bic"
     assert set(result.selection.by_k("bic")) == {2, 3}
-    assigned = assign_clusters(result.model, three_blobs)
+    assigned = assign_clusters(result.model, gaussian_blobs)
     row = assigned.where("subject_id = 's1_0'").first()
     assert len(row["cluster_probabilities"]) == result.k
     assert row["cluster_probability"] == pytest.approx(max(row["cluster_probabilities"]))
