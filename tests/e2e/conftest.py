@@ -24,7 +24,7 @@ from seglib.session import local_jars
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AS_OF = "2026-06-01"
-KEY = "5eb1" * 16  # a throwaway key for these tests only, passed to the job's environment, never to os.environ
+KEY = "5eb1" * 16  # a throwaway key for these tests only: the job's environment, and scoped in-process commands
 QUICK_JIT = "-XX:TieredStopAtLevel=1"
 CONFIG = REPO / "conf" / "cluster.yaml"
 # The smallest world that still has every table, bad rows to quarantine and a few segments to find.
