@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seglib.delta_io import write_table
+from seglib.delta_io import delete_where, write_table
 from seglib.ingest.contract import RAW_COLUMN
 from seglib.ingest.rules import REASONS, as_utc_instant
 from seglib.tables import Warehouse
@@ -31,7 +31,11 @@ def quarantine_rows(rejected: DataFrame, table: str, key_ring, run_id: str, now:
     )
 
 
-def write_quarantine(df: DataFrame, tables: Warehouse, table: str, run_id: str) -> None:
-    """Replace this run's rows for this table, so re-running a run id never doubles its quarantine."""
+def write_quarantine(spark: SparkSession, df: DataFrame | None, tables: Warehouse, run_id: str) -> None:
+    """Replace this run's rows (every raw table's, in one commit), so re-running a run id never doubles its
+    quarantine; ``df`` None (nothing rejected) only clears rows an earlier attempt of this run id left."""
     spec = tables.spec("ops/quarantine")
-    write_table(df, spec, mode="overwrite", replace_where=f"run_id = '{run_id}' AND table_name = '{table}'")
+    if df is None:
+        delete_where(spark, spec.location, f"run_id = '{run_id}'")
+        return
+    write_table(df, spec, mode="overwrite", replace_where=f"run_id = '{run_id}'")

@@ -11,13 +11,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import reduce
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
-from seglib.delta_io import delete_where, merge_upsert, read_table, table_exists, write_table
+from seglib.delta_io import merge_upsert, read_table, table_exists, write_table
 from seglib.errors import MissingInputError
 from seglib.ingest.bookmarks import RawBatch, load_bookmarks, read_raw_batch, save_bookmarks
 from seglib.ingest.contract import (
@@ -206,16 +207,15 @@ def _consent_history(config: SeglibConfig, v: _Validated, now: datetime) -> Data
     return history.join(touched, id_key(history["subject_id"]) == touched["_subject_key"], "left_semi")
 
 
-def _quarantine(tables: Warehouse, v: _Validated, key_ring, run_id: str, now: datetime) -> None:
-    if v.counts.quarantined:
-        rejected = v.flagged.filter(~is_valid())
-        write_quarantine(quarantine_rows(rejected, v.batch.table, key_ring, run_id, now), tables, v.batch.table, run_id)
-    else:
-        delete_where(
-            v.flagged.sparkSession,
-            tables.location("ops/quarantine"),
-            f"run_id = '{run_id}' AND table_name = '{v.batch.table}'",
-        )
+def _quarantine(spark: SparkSession, tables: Warehouse, validated, key_ring, run_id: str, now: datetime) -> None:
+    """Every raw table's rejected rows in one ops commit (one per table cost a Delta transaction each)."""
+    parts = [
+        quarantine_rows(v.flagged.filter(~is_valid()), v.batch.table, key_ring, run_id, now)
+        for v in validated.values()
+        if v.counts.quarantined
+    ]
+    rejected = reduce(DataFrame.unionByName, parts) if parts else None
+    write_quarantine(spark, rejected, tables, run_id)
 
 
 def read_raw_batches(spark: SparkSession, config: SeglibConfig, bookmarks: dict[str, int]) -> dict[str, RawBatch]:
@@ -259,8 +259,7 @@ def run_ingest(
     batches = read_raw_batches(spark, config, bookmarks)
     validated = {name: validate_batch(config, batch, now) for name, batch in batches.items()}
     try:
-        for v in validated.values():
-            _quarantine(tables, v, key_ring, run_id, now)
+        _quarantine(spark, tables, validated, key_ring, run_id, now)
         _write_silver(spark, config, tables, validated, key_ring, run_id, now, as_of or now.date(), full_refresh)
         rows = [r for name, v in validated.items() for r in metric_rows(name, v.counts)]
         events_location = tables.location("silver/events")

@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AS_OF = "2026-06-01"
 KEY = "5eb1" * 16  # a throwaway key for these tests only: the job's environment, and scoped in-process commands
-QUICK_JIT = "-XX:TieredStopAtLevel=1"
+QUICK_JIT = "-XX:TieredStopAtLevel=1"  # master and worker only route messages: the quick JIT suffices
+TEST_JVM = "-XX:+UseParallelGC"  # as tests/conftest.py
 CONFIG = REPO / "conf" / "cluster.yaml"
 # The smallest world that still has every table, bad rows to quarantine and a few segments to find.
 OVERRIDES = (
@@ -108,9 +109,11 @@ def submitted_run(tmp_path_factory) -> SubmittedRun:
                 "--conf", "spark.executor.memory=1g",
                 "--conf", "spark.sql.shuffle.partitions=2",  # two tasks per shuffle: work crosses both cores
                 # Tiny data: the suite's settings (tests/conftest.py) for driver and executor alike.
-                "--conf", f"spark.driver.extraJavaOptions={QUICK_JIT}",
-                "--conf", f"spark.executor.extraJavaOptions={QUICK_JIT}",
+                "--conf", f"spark.driver.extraJavaOptions={TEST_JVM}",
+                "--conf", f"spark.executor.extraJavaOptions={TEST_JVM}",
                 "--conf", "spark.sql.codegen.wholeStage=false",
+                # Delta rebuilds a table's state on 50 tasks by default: for a tiny log, 48 of them are pure overhead.
+                "--conf", "spark.databricks.delta.snapshotPartitions=2",
                 str(REPO / "jobs" / "run_pipeline.py"),
                 *cli_args,
                 "--as-of", AS_OF,

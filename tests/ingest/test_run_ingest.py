@@ -289,14 +289,25 @@ SILVER_COLUMNS = {
 }  # fmt: skip
 
 
-def test_empty_optional_inputs_give_empty_silver_tables_and_a_feature_row(spark, sparse_env):
+def test_empty_and_missing_optional_inputs_give_empty_silver_tables_a_feature_row_and_are_picked_up(
+    spark, sparse_env, caplog
+):
+    """raw_orders exists but is empty, raw_texts does not exist: both are optional (conf/ingest.yaml)."""
     from seglib.config.features import FeaturesConfig
     from seglib.features import build_feature_set
+    from seglib.ingest import MissingInputError
 
     write_raw(spark, sparse_env, "raw_orders", [], ORDERS)
-    write_raw(spark, sparse_env, "raw_texts", [], TEXTS)
-    report = ingest(spark, sparse_env, "r1")  # a first, incremental run: empty batches used to write nothing
-    assert (report.tables["raw_orders"].read, report.tables["raw_texts"].read) == (0, 0)
+    strict = sparse_env.model_copy(update={"ingest": sparse_env.ingest.model_copy(update={"optional_inputs": []})})
+    with pytest.raises(MissingInputError, match=r"raw_texts at .*raw_texts.*ingest\.optional_inputs"):
+        ingest(spark, strict, "r0")
+
+    with caplog.at_level("WARNING", logger="seglib.ingest.run"):
+        first = ingest(spark, sparse_env, "r1")  # a first, incremental run: empty batches used to write nothing
+    assert (first.methods["raw_orders"], first.tables["raw_orders"].read) == ("full", 0)
+    assert (first.methods["raw_texts"], first.tables["raw_texts"].read) == ("missing", 0)
+    assert "raw_texts: optional raw input not found" in caplog.text
+    assert "raw_texts" not in first.versions
     for name, columns in SILVER_COLUMNS.items():
         assert (silver(spark, sparse_env, name).columns, silver(spark, sparse_env, name).count()) == (columns, 0)
 
@@ -309,23 +320,6 @@ def test_empty_optional_inputs_give_empty_silver_tables_and_a_feature_row(spark,
     # a2 is the only subject whose latest analytics decision is a grant; its one event e7 is in the window.
     expected = spark.createDataFrame([(p("a2"), 1, 0, None, 0, None)], features.select(cols).schema)
     assert_df_equality(features.select(cols), expected, ignore_nullable=True)
-
-
-def test_missing_optional_input_is_read_as_empty_and_picked_up_once_it_exists(spark, sparse_env, caplog):
-    from seglib.ingest import MissingInputError
-
-    orders_schema, orders = RAW["raw_orders"]
-    write_raw(spark, sparse_env, "raw_orders", orders, orders_schema)
-    strict = sparse_env.model_copy(update={"ingest": sparse_env.ingest.model_copy(update={"optional_inputs": []})})
-    with pytest.raises(MissingInputError, match=r"raw_texts at .*raw_texts.*ingest\.optional_inputs"):
-        ingest(spark, strict, "r0")
-
-    with caplog.at_level("WARNING", logger="seglib.ingest.run"):
-        first = ingest(spark, sparse_env, "r1")
-    assert (first.methods["raw_texts"], first.tables["raw_texts"].read) == ("missing", 0)
-    assert "raw_texts: optional raw input not found" in caplog.text
-    assert silver(spark, sparse_env, "texts").columns == SILVER_COLUMNS["texts"]
-    assert "raw_texts" not in first.versions
 
     schema, rows = RAW["raw_texts"]
     write_raw(spark, sparse_env, "raw_texts", rows, schema)
