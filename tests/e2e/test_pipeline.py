@@ -24,21 +24,29 @@ def demo_run(submitted_run):
     return submitted_run.cfg, submitted_run.cli_args
 
 
-def _owned_tables(spark, cfg) -> dict[str, str]:
-    return existing_owned_tables(spark, cfg, "test")
+@pytest.fixture(scope="module")
+def owned(spark, demo_run) -> dict[str, str]:
+    """The run's owned tables (name -> location), as erasure finds them; looked up once for the module."""
+    return existing_owned_tables(spark, demo_run[0], "test")
 
 
-def test_pipeline_writes_every_layer(spark, demo_run):
+def test_pipeline_writes_every_layer(spark, demo_run, owned):
     cfg, _ = demo_run
     tables = Warehouse.of(cfg)
+    assert {"silver/events", "features/subject_features", "segments/segment_profiles", "ops/quarantine"} <= set(owned)
     membership = read_table(spark, tables.location("segments/segment_membership"))
-    features = read_table(spark, tables.location("features/subject_features"))
-    assert membership.count() == features.count() > 0
-    assert 2 <= membership.select("segment_id").distinct().count() <= 4
-    assert membership.where(F.col("segment_name").isNull()).count() == 0
+    subjects = read_table(spark, tables.location("features/subject_features")).count()
+    got = membership.agg(
+        F.count(F.lit(1)).alias("members"),
+        F.count_distinct("segment_id").alias("segments"),
+        F.count(F.when(F.col("segment_name").isNull(), 1)).alias("unnamed"),
+    ).first()
+    assert got["members"] == subjects > 0
+    assert 2 <= got["segments"] <= 4
+    assert got["unnamed"] == 0
 
 
-def test_no_raw_identifier_or_pii_value_reaches_silver_or_later(spark, demo_run):
+def test_no_raw_identifier_or_pii_value_reaches_silver_or_later(spark, demo_run, owned):
     cfg, _ = demo_run
     raw = Warehouse.of(cfg)
     crm = read_table(spark, raw.location("raw/raw_crm_customers"))
@@ -53,7 +61,7 @@ def test_no_raw_identifier_or_pii_value_reaches_silver_or_later(spark, demo_run)
     emails = crm.select(F.col("email").alias("secret")).where(F.col("secret").isNotNull()).distinct()
     # Every string value of every owned table in one DataFrame (tagged with its table): two joins, not two per table.
     values = None
-    for name, location in _owned_tables(spark, cfg).items():
+    for name, location in owned.items():
         df = read_table(spark, location)
         string_cols = [f.name for f in df.schema.fields if f.dataType.simpleString() == "string"]
         if string_cols:
@@ -65,10 +73,10 @@ def test_no_raw_identifier_or_pii_value_reaches_silver_or_later(spark, demo_run)
     assert exact.union(inside).collect() == []
 
 
-def _rows_of(spark, cfg, subject_id: str) -> dict[str, int]:
+def _rows_of(spark, owned: dict[str, str], subject_id: str) -> dict[str, int]:
     """Rows keyed by ``subject_id`` per owned table that has the column (one query over all of them)."""
     parts = []
-    for name, location in _owned_tables(spark, cfg).items():
+    for name, location in owned.items():
         df = read_table(spark, location)
         if "subject_id" in df.columns:
             parts.append(df.where(F.col("subject_id") == subject_id).select(F.lit(name).alias("table")))
@@ -78,7 +86,7 @@ def _rows_of(spark, cfg, subject_id: str) -> dict[str, int]:
     return {r["table"]: r["count"] for r in counts.groupBy("table").count().collect()}
 
 
-def test_erasure_removes_a_subject_end_to_end(spark, demo_run):
+def test_erasure_removes_a_subject_end_to_end(spark, demo_run, owned):
     cfg, args = demo_run
     tables = Warehouse.of(cfg)
     crm = read_table(spark, tables.location("raw/raw_crm_customers"))
@@ -90,12 +98,12 @@ def test_erasure_removes_a_subject_end_to_end(spark, demo_run):
     with_pseudo = crm.select("customer_id", pseudonym(F.col("customer_id"), ring).alias("subject_id")).distinct()
     victim = with_pseudo.join(membership.select("subject_id"), "subject_id").orderBy("customer_id").first()
     assert victim is not None
-    before = _rows_of(spark, cfg, victim["subject_id"])
+    before = _rows_of(spark, owned, victim["subject_id"])
     assert before["silver/events"] > 0 and before["segments/segment_membership"] == 1
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SEGLIB_PSEUDONYM_KEY", KEY)
         assert main(["forget", "--subject", victim["customer_id"], *args]) == 0
-    assert _rows_of(spark, cfg, victim["subject_id"]) == {}
+    assert _rows_of(spark, owned, victim["subject_id"]) == {}
     log = read_table(spark, tables.location("ops/erasure_log"))
     assert log.count() >= 1
     assert victim["customer_id"] not in str(log.collect()) and victim["subject_id"] not in str(log.collect())
