@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import reduce
@@ -50,10 +50,27 @@ def consented_subjects(consents: DataFrame, purpose: str) -> DataFrame:
     return consents.where(F.col(purpose)).select("subject_id").distinct()
 
 
+def _unknown_index_inputs(cfg: FeaturesConfig, columns: Iterable[str]) -> list[str]:
+    """Positively weighted engagement-index inputs that are not among ``columns``."""
+    known = set(columns)
+    return [c for c, w in cfg.engagement.index_weights.items() if w > 0 and c not in known]
+
+
+def _check_index_weights(cfg: FeaturesConfig) -> None:
+    """Fail before any data is read when an index weight names no column the build can produce: a documented
+    feature of this config (engagement_index itself excluded) or an internal "_" helper column."""
+    if not cfg.engagement.enabled:
+        return
+    documented = [c for c in feature_column_comments(cfg) if c != "engagement_index"]
+    unknown = [c for c in _unknown_index_inputs(cfg, documented) if not c.startswith("_")]
+    if unknown:
+        raise ValueError(f"features.engagement.index_weights names unknown feature columns: {unknown}")
+
+
 def with_engagement_index(df: DataFrame, cfg: FeaturesConfig) -> DataFrame:
     """Weighted mean of inputs scaled by a population quantile (a 1-row cross join; nothing is collected)."""
     weights = {c: w for c, w in cfg.engagement.index_weights.items() if w > 0}
-    missing = [c for c in weights if c not in df.columns]
+    missing = _unknown_index_inputs(cfg, df.columns)
     if missing:
         raise ValueError(f"features.engagement.index_weights names unknown feature columns: {missing}")
     if not weights:
@@ -95,6 +112,7 @@ def build_feature_set(
     missing = [k for k in SILVER_KEYS if k not in silver]
     if missing:
         raise KeyError(f"silver tables missing: {missing}")
+    _check_index_weights(cfg)  # a config error is raised before any Spark work
     consented = consented_subjects(silver["consents"], required_consent)
     orders = order_features(silver["orders"], as_of)
     events = aggregate_events(prepare_events(silver["events"], cfg, as_of), cfg, as_of)

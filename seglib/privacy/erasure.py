@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
@@ -178,21 +179,46 @@ def _deleted_rows(spark: SparkSession, location: str, since_version: int) -> int
     return int(metrics.first()["n"])
 
 
-def _erase_from_table(spark: SparkSession, name: str, location: str, values: list[str]) -> int:
-    """Delete rows whose declared subject columns hold any of ``values``.
+def _subject_columns(
+    spark: SparkSession, name: str, location: str
+) -> tuple[DataFrame, tuple[str, ...], tuple[str, ...]]:
+    """(the table, its declared subject columns, its declared JSON payload columns).
 
     The columns come from the table's declaration; a declared column missing from the stored table means the table
     is not what seglib wrote, and erasing from the remaining columns could leave the subject behind: fail.
     """
     declared = REGISTRY[name]
-    present = {f.name for f in read_table(spark, location).schema.fields}
+    df = read_table(spark, location)
+    present = {f.name for f in df.schema.fields}
     columns = declared.columns_with(Role.SUBJECT)
     json_columns = declared.columns_with(Role.SUBJECT_PAYLOAD)
     missing = [c for c in (*columns, *json_columns) if c not in present]
     if missing:
         raise ErasureError(f"seg forget: {name} at {location} lacks its subject column(s) {missing}")
+    return df, columns, json_columns
+
+
+def _tables_holding(spark: SparkSession, tables: dict[str, str], values: list[str]) -> dict[str, tuple]:
+    """The tables with at least one row to erase -> (subject columns, JSON payload columns), found by ONE union
+    query, so that a DELETE (a job and a Delta commit) runs only where the subject has rows. Every table is checked
+    for its declared columns first, even when there is nothing to erase."""
+    declared = {name: _subject_columns(spark, name, location) for name, location in tables.items()}
     if not values:
-        return 0
+        return {}
+    matches = [
+        df.where(" OR ".join(f"({c})" for c in _delete_conditions(columns, json_columns, values)))
+        .select(F.lit(name).alias("table"))
+        .limit(1)
+        for name, (df, columns, json_columns) in declared.items()
+    ]
+    found = {r["table"] for r in reduce(DataFrame.unionByName, matches).collect()}
+    return {name: (columns, json_columns) for name, (_, columns, json_columns) in declared.items() if name in found}
+
+
+def _erase_from_table(
+    spark: SparkSession, location: str, columns: Iterable[str], json_columns: Iterable[str], values: list[str]
+) -> int:
+    """Delete rows whose subject columns hold any of ``values``; -> rows deleted (Delta's own metrics)."""
     before = delta_table(spark, location).history(1).select("version").first()[0]
     for condition in _delete_conditions(columns, json_columns, values):
         delete_where(spark, location, condition)
@@ -212,12 +238,19 @@ def forget(
     tables = existing_owned_tables(spark, config, "forget", erasable_only=True)
     requested, pseudonyms = _requested_pseudonyms(spark, subject_ids, ring)
     linked = _linked_anonymous(spark, config, pseudonyms)
-    targets = pseudonyms.unionByName(linked).distinct()
-    # Collected on purpose: the erasure set has the size of the request (plus a few linked devices), not of the
-    # data, and literal IN-lists let Delta prune files; ids never leave this function.
-    values = sorted(r["pseudonym"] for r in targets.collect())
-    direct = {r["pseudonym"] for r in pseudonyms.collect()}
-    rows_deleted = {name: _erase_from_table(spark, name, location, values) for name, location in tables.items()}
+    marked = pseudonyms.select("pseudonym", F.lit(True).alias("direct")).unionByName(
+        linked.select("pseudonym", F.lit(False).alias("direct"))
+    )
+    # Collected on purpose (requested and linked ids in one job): the erasure set has the size of the request (plus
+    # a few linked devices), not of the data, and literal IN-lists let Delta prune files; ids never leave this
+    # function.
+    collected = marked.collect()
+    values = sorted({r["pseudonym"] for r in collected})
+    direct = {r["pseudonym"] for r in collected if r["direct"]}
+    # Every table considered is logged, with 0 where the subject has no row (no DELETE, no commit there).
+    rows_deleted = dict.fromkeys(tables, 0)
+    for name, (columns, json_columns) in _tables_holding(spark, tables, values).items():
+        rows_deleted[name] = _erase_from_table(spark, tables[name], columns, json_columns, values)
     report = ErasureReport(
         erasure_id=str(uuid.uuid4()),
         requested_at=now,

@@ -6,6 +6,7 @@ from chispa import assert_df_equality
 from seglib.config import ConfigError, load_config
 from seglib.config.features import FeaturesConfig
 from seglib.features import build_feature_set, consented_subjects, feature_column_comments
+from seglib.features.build import with_engagement_index
 from tests.features.silver_data import (
     AS_OF,
     consents_df,
@@ -96,9 +97,12 @@ def test_required_consent_config_accepts_only_known_purposes():
         load_config([], ["privacy.required_consent=telemetry"])
 
 
-def test_text_engine_is_none_when_psychographics_are_disabled(silver):
+def test_text_engine_is_none_when_psychographics_are_disabled(silver, built):
     cfg = FeaturesConfig.model_validate({"psychographics": {"enabled": False}})
-    assert build_feature_set(silver, cfg, AS_OF, required_consent="analytics").text_engine == "none"
+    # Reused thresholds: no Spark job is needed to know the engine and the columns.
+    fs = build_feature_set(silver, cfg, AS_OF, built[0].rfm_thresholds, required_consent="analytics")
+    assert fs.text_engine == "none"
+    assert "text_count" not in fs.features.columns and "sentiment_score" not in fs.features.columns
 
 
 def test_columns_are_exactly_the_documented_ones(built):
@@ -132,14 +136,18 @@ def test_engagement_index_bounded_and_thresholds_returned(built):
     fs, rows = built
     assert all(0.0 <= r["engagement_index"] <= 1.0 for r in rows.values())
     assert rows["anon"]["engagement_index"] > rows["t"]["engagement_index"] == 0.0
-    assert len(fs.rfm_thresholds.recency) == 4  # quintile cut points, from consented buyers only
+    # Quintile cut points from consented buyers only: a (10 days); x (20 days, no analytics consent) is left out.
+    assert fs.rfm_thresholds.recency == [10.0] * 4
     assert set(fs.rfm_thresholds.frequency) <= {1.0, 2.0}
 
 
-def test_unknown_engagement_weight_is_rejected(silver):
+def test_unknown_engagement_weight_is_rejected(spark, silver):
     cfg = FeaturesConfig.model_validate({"engagement": {"index_weights": {"nope": 1.0}}})
-    with pytest.raises(ValueError, match="nope"):
+    with pytest.raises(ValueError, match="nope"):  # raised from the config, before any data is read
         build_feature_set(silver, cfg, AS_OF, required_consent="analytics")
+    features = spark.createDataFrame([("a", 1.0)], "subject_id string, events_90d double")
+    with pytest.raises(ValueError, match="nope"):  # and by the index itself, on the frame it is given
+        with_engagement_index(features, cfg)
 
 
 def test_every_optional_silver_table_may_be_empty(spark, silver):
@@ -157,6 +165,6 @@ def test_every_optional_silver_table_may_be_empty(spark, silver):
     assert fs.rfm_thresholds.recency == []  # no buyers: no cut points, every r_score is 1
 
     no_consents = {**silver, "consents": consents_df(spark, [])}
-    nobody = build_feature_set(no_consents, BUILTIN, AS_OF, required_consent="analytics")
+    nobody = build_feature_set(no_consents, BUILTIN, AS_OF, fs.rfm_thresholds, required_consent="analytics")
     assert nobody.features.columns == fs.features.columns
     assert nobody.features.count() == 0

@@ -7,7 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
-from seglib.delta_io import read_table
+from seglib.delta_io import current_version, read_table
 from seglib.errors import ErasureError
 from seglib.privacy.erasure import existing_owned_tables, forget, owned_tables, vacuum_owned_tables
 from seglib.privacy.keys import parse_key_ring
@@ -73,6 +73,20 @@ def warehouse(pristine, tmp_path, monkeypatch):
     return cfg, ring, p, old
 
 
+@pytest.fixture(scope="module")
+def forgotten(spark, pristine, tmp_path_factory):
+    """One erasure of CUST-ERASE, run once for the tests that only read its outcome, on a copy of the warehouse given
+    as a URI (as on HDFS/S3/ABFS): erasure must find and clean every owned table there."""
+    root, (_, ring, p, old) = pristine
+    copy = tmp_path_factory.mktemp("forgotten") / "wh"
+    shutil.copytree(root, copy)
+    cfg = SeglibConfig.model_validate({"warehouse": {"path": f"file://{copy}"}, "privacy": {}})
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SEGLIB_PSEUDONYM_KEY", f"v2:{KEY_V2},v1:{KEY_V1}")
+        report = forget(spark, cfg, ["CUST-ERASE"], NOW, "run-42")
+    return cfg, ring, p, old, report
+
+
 def _ids(spark, cfg, layer, name, col="subject_id"):
     location = f"{cfg.warehouse.path}/{layer}/{name}"
     return sorted(r[0] for r in read_table(spark, location).select(col).collect())
@@ -91,13 +105,10 @@ def test_owned_tables_come_from_the_registry_not_from_listing(spark, warehouse):
     ]
 
 
-def test_forget_on_a_file_uri_warehouse_erases_everywhere(spark, warehouse):
+def test_forget_on_a_file_uri_warehouse_erases_everywhere(spark, forgotten):
     """The warehouse given as a URI (as on HDFS/S3/ABFS): erasure must find and clean every owned table."""
-    local, _, p, _ = warehouse
-    cfg = local.model_copy(
-        update={"warehouse": local.warehouse.model_copy(update={"path": f"file://{local.warehouse.path}"})}
-    )
-    report = forget(spark, cfg, ["CUST-ERASE"], NOW, "run-uri")
+    cfg, _, p, _, report = forgotten
+    assert cfg.warehouse.path.startswith("file://")
     assert report.total_rows_deleted == 6
     assert _ids(spark, cfg, "silver", "customers") == [p["CUST-KEEP"]]
     assert _ids(spark, cfg, "ops", "run_log") == [p["CUST-ERASE"]]  # undeclared table: untouched
@@ -117,9 +128,8 @@ def test_forget_fails_loudly_when_a_table_cannot_be_reached(spark, tmp_path, mon
         forget(spark, cfg, ["CUST-ERASE"], NOW, "run-unreachable")
 
 
-def test_forget_removes_subject_everywhere_and_logs_no_identifier(spark, warehouse):
-    cfg, ring, p, old = warehouse
-    report = forget(spark, cfg, ["CUST-ERASE"], NOW, "run-42")
+def test_forget_removes_subject_everywhere_and_logs_no_identifier(spark, forgotten):
+    cfg, ring, p, old, report = forgotten
 
     assert _ids(spark, cfg, "silver", "events", "event_id") == ["e3", "e4"]
     assert _ids(spark, cfg, "silver", "identity_map") == [p["CUST-KEEP"]]
@@ -154,6 +164,9 @@ def test_forget_by_anonymous_id_dataframe_keeps_the_customer(spark, warehouse):
     assert _ids(spark, cfg, "silver", "events", "event_id") == ["e1", "e2"]  # e3 carried the device: gone
     assert _ids(spark, cfg, "silver", "customers") == sorted([p["CUST-ERASE"], p["CUST-KEEP"]])
     assert report.subjects_requested == 2 and report.linked_identities == 0
+    # Every table is logged; one without the subject's rows gets no DELETE commit.
+    assert report.rows_deleted["silver/customers"] == 0 and len(report.rows_deleted) == 5
+    assert current_version(spark, Warehouse.of(cfg).location("silver/customers")) == 0
 
 
 @pytest.fixture
@@ -166,9 +179,13 @@ def small_file_listing(spark):
     spark.conf.unset(key) if previous is None else spark.conf.set(key, previous)
 
 
-def test_vacuum_drops_erased_rows_from_old_versions(spark, warehouse, small_file_listing):
-    cfg, *_ = warehouse
-    forget(spark, cfg, ["CUST-ERASE"], NOW, "run-44")
+def test_vacuum_drops_erased_rows_from_old_versions(spark, pristine, tmp_path, monkeypatch, small_file_listing):
+    # A warehouse holding silver/events only (then ops/erasure_log): each table vacuumed costs several Spark jobs.
+    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", f"v2:{KEY_V2},v1:{KEY_V1}")
+    root, _ = pristine
+    shutil.copytree(root / "silver" / "events", tmp_path / "wh" / "silver" / "events")
+    cfg = SeglibConfig.model_validate({"warehouse": {"path": str(tmp_path / "wh")}, "privacy": {}})
+    assert forget(spark, cfg, ["CUST-ERASE"], NOW, "run-44").rows_deleted == {"silver/events": 1}  # no identity map
     events = Warehouse.of(cfg).location("silver/events")
     # Time travel still shows the erased rows (collect: a count() would be answered from Delta stats alone).
     assert len(read_table(spark, events, version=0).select("event_id").collect()) == 4
@@ -177,7 +194,7 @@ def test_vacuum_drops_erased_rows_from_old_versions(spark, warehouse, small_file
         vacuum_owned_tables(spark, cfg)
     cfg.privacy.vacuum_allow_short_retention = True
     result = vacuum_owned_tables(spark, cfg)
-    assert set(result) == set(existing_owned_tables(spark, cfg, "vacuum"))
+    assert set(result) == set(existing_owned_tables(spark, cfg, "vacuum")) == {"silver/events", "ops/erasure_log"}
     assert spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled", None) is None  # not leaked
     with pytest.raises(Exception, match=r"(?i)file|not exist|found"):
         read_table(spark, events, version=0).select("event_id").collect()
