@@ -47,15 +47,30 @@ def test_all_null_and_constant_features_are_dropped_and_reported(fitted):
     assert fitted.vector_names == ["spend", "visits", "plan=free", "plan=pro", "plan=missing"]
 
 
-def test_assignment_groups_each_blob_together(three_blobs, fitted):
-    assigned = assign_clusters(fitted.model, three_blobs)
-    by_blob = assigned.selectExpr("substr(subject_id, 1, 2) AS blob", "cluster_id").distinct()
-    assert by_blob.groupBy("blob").count().where("count > 1").count() == 0
-    assert by_blob.select("cluster_id").distinct().count() == 3
-    assert assigned.where("cluster_probability IS NOT NULL").count() == 0  # KMeans is a hard assignment
+@pytest.fixture(scope="module")
+def assigned(three_blobs, fitted):
+    """The fitted model's assignments, computed once for the tests that read or compare them."""
+    return assign_clusters(fitted.model, three_blobs).localCheckpoint(eager=True)
 
 
-def test_saved_pipeline_loads_and_assigns_the_same_clusters(three_blobs, fitted, tmp_path):
+def _blob_clusters(rows) -> dict[str, set[int]]:
+    """The clusters each planted blob (``s0``, ``s1``, ``s2``: the subject id's prefix) was assigned to."""
+    out: dict[str, set[int]] = {}
+    for r in rows:
+        out.setdefault(r.subject_id[:2], set()).add(r.cluster_id)
+    return out
+
+
+def test_assignment_groups_each_blob_together(assigned):
+    rows = assigned.collect()  # 37 rows: one action, checked here
+    by_blob = _blob_clusters(rows)
+    assert sorted(by_blob) == ["s0", "s1", "s2"]
+    assert all(len(clusters) == 1 for clusters in by_blob.values()), by_blob
+    assert len(set().union(*by_blob.values())) == 3
+    assert all(r.cluster_probability is None for r in rows)  # KMeans is a hard assignment
+
+
+def test_saved_pipeline_loads_and_assigns_the_same_clusters(three_blobs, fitted, assigned, tmp_path):
     path = str(tmp_path / "model")
     fitted.model.write().overwrite().save(path)
     loaded = PipelineModel.load(path)
@@ -63,20 +78,20 @@ def test_saved_pipeline_loads_and_assigns_the_same_clusters(three_blobs, fitted,
     assert loaded.stages[-1].k == 3
     assert_approx_df_equality(
         assign_clusters(loaded, three_blobs).drop("cluster_probabilities"),
-        assign_clusters(fitted.model, three_blobs).drop("cluster_probabilities"),
+        assigned.drop("cluster_probabilities"),
         precision=1e-9,
         ignore_row_order=True,
     )
 
 
-def test_same_seed_gives_the_same_selection_and_assignments(three_blobs, fitted):
+def test_same_seed_gives_the_same_selection_and_assignments(three_blobs, fitted, assigned):
     again = fit_clustering(
         three_blobs, _cfg(features=["spend", "visits", "empty", "same"], categorical_features=["plan"], seed=3)
     )
     assert again.selection == fitted.selection
     assert_approx_df_equality(
         assign_clusters(again.model, three_blobs).drop("cluster_probabilities"),
-        assign_clusters(fitted.model, three_blobs).drop("cluster_probabilities"),
+        assigned.drop("cluster_probabilities"),
         precision=1e-9,
         ignore_row_order=True,
     )
@@ -108,9 +123,10 @@ def test_gmm_chooses_k_by_bic_and_keeps_soft_membership(gaussian_blobs):
 
 def test_bisecting_kmeans_on_principal_components_separates_the_blobs(three_blobs):
     result = fit_clustering(three_blobs, _cfg(algorithm="bisecting_kmeans", k_min=3, k_max=3, pca_components=2))
-    assigned = assign_clusters(result.model, three_blobs)
-    by_blob = assigned.selectExpr("substr(subject_id, 1, 2) AS blob", "cluster_id").distinct()
-    assert by_blob.groupBy("blob").count().where("count > 1").count() == 0
+    by_blob = _blob_clusters(assign_clusters(result.model, three_blobs).select("subject_id", "cluster_id").collect())
+    assert sorted(by_blob) == ["s0", "s1", "s2"]
+    assert all(len(clusters) == 1 for clusters in by_blob.values()), by_blob
+    assert len(set().union(*by_blob.values())) == 3
 
 
 def test_unknown_feature_is_an_error(three_blobs):
