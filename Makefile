@@ -36,9 +36,10 @@ demo: install $(DEMO_KEY)
 	SEGLIB_PSEUDONYM_KEY=$${SEGLIB_PSEUDONYM_KEY:-$$(cat $(DEMO_KEY))} \
 	  $(BIN)/seg run --config conf/local.yaml --generate $(DEMO_ARGS)
 
-# Two xdist workers, one test file per worker at a time (module fixtures built once), in collection order (the
-# end-to-end spark-submit run, the longest, is collected second and starts at once); the slowest tests listed last.
-PYTEST := $(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
+# pytest-xdist, one test file per worker at a time (module fixtures built once), in collection order: the end-to-end
+# spark-submit run, the longest, is collected second and starts at once. Three workers on two cores because that
+# run's worker only waits for its cluster; the slowest tests are listed last.
+PYTEST := $(BIN)/pytest -q -n 3 --dist loadfile --no-loadscope-reorder --durations=15
 
 test: install
 	$(PYTEST) $(PYTEST_ARGS)
