@@ -112,6 +112,7 @@ def submitted_run(tmp_path_factory) -> SubmittedRun:
                 "--conf", f"spark.driver.extraJavaOptions={TEST_JVM}",
                 "--conf", f"spark.executor.extraJavaOptions={TEST_JVM}",
                 "--conf", "spark.sql.codegen.wholeStage=false",
+                "--conf", "spark.sql.codegen.factoryMode=NO_CODEGEN",
                 # Delta rebuilds a table's state on 50 tasks by default: for a tiny log, 48 of them are pure overhead.
                 "--conf", "spark.databricks.delta.snapshotPartitions=2",
                 str(REPO / "jobs" / "run_pipeline.py"),
