@@ -52,7 +52,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: install $(DEMO_KEY)
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	@touch $@
+
+bench: install $(BENCH_STAMP) $(DEMO_KEY)
 	SEGLIB_PSEUDONYM_KEY=$${SEGLIB_PSEUDONYM_KEY:-$$(cat $(DEMO_KEY))} $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:

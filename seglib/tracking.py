@@ -144,7 +144,9 @@ def log_clustering(cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult)
             }
         )
         for candidate in result.selection.candidates:
-            metrics = {"cost": candidate.cost, "silhouette": candidate.silhouette, "stability": candidate.stability}
+            metrics = {"cost": candidate.cost, "silhouette": candidate.silhouette}
+            if candidate.stability is not None:
+                metrics["stability"] = candidate.stability
             if candidate.bic is not None:
                 metrics["bic"] = candidate.bic
             mlflow.log_metrics(metrics, step=candidate.k)

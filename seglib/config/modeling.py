@@ -89,7 +89,12 @@ class ClusteringConfig(StrictModel):
     )
     seeds_per_k: int = Field(3, ge=1, description="Fits per k with different seeds; the best (lowest cost) is kept.")
     sample_size: int = Field(20000, ge=10, description="Rows (approximately) the k grid is fitted on.")
-    stability_resamples: int = Field(3, ge=2, description="Fits on random subsamples per k for the stability score.")
+    stability_resamples: int = Field(
+        3,
+        ge=2,
+        description="Fits on random subsamples per k for the stability score (for every k only when it is the "
+        "criterion; otherwise for the chosen k alone).",
+    )
     stability_fraction: float = Field(0.8, gt=0, lt=1, description="Share of the sample in each stability fit.")
     stability_threshold: float = Field(
         0.9, gt=0, le=1, description="stability criterion: the largest k whose stability reaches this wins."
@@ -101,6 +106,9 @@ class ClusteringConfig(StrictModel):
         "wins (one-standard-error rule; 0 = the highest silhouette).",
     )
     silhouette_sample_size: int = Field(5000, ge=10, description="Rows the silhouette of each k is computed on.")
+    parallelism: int = Field(
+        2, ge=1, description="Candidates (k values) of the grid fitted concurrently (Spark jobs from driver threads)."
+    )
     min_cluster_share: float = Field(
         0.01, ge=0, lt=1, description="A k leaving a cluster below this share of the sample is not chosen."
     )

@@ -82,6 +82,7 @@ def selector(cfg: ClusteringConfig) -> SegmentSelector:
         stabilityThreshold=cfg.stability_threshold,
         silhouetteToleranceSE=cfg.silhouette_tolerance_se,
         minClusterShare=cfg.min_cluster_share,
+        parallelism=cfg.parallelism,
     )
 
 

@@ -2,9 +2,13 @@
 
 The k grid runs on a seeded sample of ``sampleSize`` rows; every k is fitted with ``seedsPerK`` seeds (best kept) and
 scored by criteria that do not favour small k: BIC (GMM), stability (mean pairwise ARI of fits on random
-subsamples, predicted on the whole sample), silhouette on a sample and the elbow knee of the cost curve. The chosen
-k is refitted on all rows. The model wraps that clustering model and its selection summary; both save and load with
-the enclosing PipelineModel.
+subsamples, predicted on the whole sample), silhouette on a sample and the elbow knee of the cost curve. Stability
+costs ``stabilityResamples`` extra fits per k, so the grid computes it only when it is the criterion; otherwise it is
+computed for the chosen k alone (a diagnostic the champion gate can use). The candidates of the grid are fitted
+``parallelism`` at a time (Spark jobs from driver threads, as ``CrossValidator`` does): on a small sample a fit is
+mostly per-job latency, which concurrent jobs overlap. Every fit is seeded, so the result does not depend on the
+order the threads finish in. The chosen k is refitted on all rows. The model wraps that clustering model and its
+selection summary; both save and load with the enclosing PipelineModel.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import logging
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from pyspark import keyword_only
@@ -53,7 +58,7 @@ class Candidate:
     seed: int  # the seed of the best of the seedsPerK fits
     cost: float  # within-cluster sum of squares (KMeans family) or -log-likelihood (GMM)
     silhouette: float  # mean of the points' silhouettes (squared Euclidean, as Spark's ClusteringEvaluator)
-    stability: float  # mean pairwise ARI of fits on subsamples; 1.0 = the same partition every time
+    stability: float | None  # mean pairwise ARI of fits on subsamples (1.0 = the same partition); None: not computed
     bic: float | None = None  # GMM only
     min_share: float = 0.0  # share of the smallest cluster
     silhouette_se: float = 0.0  # standard error of that mean (std of the points' silhouettes / sqrt(points))
@@ -124,6 +129,9 @@ class _SelectorParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol, HasSe
         "candidates with a cluster below this share of the sample are not chosen",
         TypeConverters.toFloat,
     )
+    parallelism: Param[int] = Param(
+        Params._dummy(), "parallelism", "candidates (k values) of the grid fitted concurrently", TypeConverters.toInt
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -145,6 +153,7 @@ class _SelectorParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol, HasSe
             stabilityThreshold=0.9,
             silhouetteToleranceSE=1.0,
             minClusterShare=0.01,
+            parallelism=2,
         )
 
     def getAlgorithm(self) -> str:
@@ -181,6 +190,7 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         stabilityThreshold: float = 0.9,
         silhouetteToleranceSE: float = 1.0,
         minClusterShare: float = 0.01,
+        parallelism: int = 2,
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -201,6 +211,10 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
             raise ValueError("SegmentSelector.criterion=bic needs algorithm=gmm (KMeans has no likelihood)")
         if not 2 <= self.getOrDefault(self.kMin) <= self.getOrDefault(self.kMax):
             raise ValueError("SegmentSelector needs 2 <= kMin <= kMax")
+        if self.getCriterion() == "stability" and self.getOrDefault(self.stabilityResamples) < 2:
+            raise ValueError("SegmentSelector.criterion=stability needs stabilityResamples >= 2")
+        if self.getOrDefault(self.parallelism) < 1:
+            raise ValueError("SegmentSelector.parallelism must be >= 1")
 
     def _clusterer(self, k: int, seed: int, prediction_col: str, probability_col: str | None = None):
         estimator_cls = ALGORITHMS[self.getAlgorithm()][0]
@@ -229,10 +243,10 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
                 best = (model, seed, cost)
         return best
 
-    def _stability(self, sample: DataFrame, k: int) -> float:
+    def _stability(self, sample: DataFrame, k: int) -> float | None:
         resamples = self.getOrDefault(self.stabilityResamples)
         if resamples < 2:
-            return float("nan")
+            return None
         fraction = self.getOrDefault(self.stabilityFraction)
         labelled = sample
         cols = []
@@ -262,16 +276,23 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         try:
             sample_rows = sample.count()
             dims = len(sample.first()[0])
-            candidates = [self._candidate(sample, k, sample_rows, dims) for k in self._grid(sample_rows)]
+            grid = list(self._grid(sample_rows))
+            with ThreadPoolExecutor(max_workers=min(self.getOrDefault(self.parallelism), len(grid))) as pool:
+                candidates = list(pool.map(lambda k: self._candidate(sample, k, sample_rows, dims), grid))
+            for candidate in candidates:
+                log.info("k=%d %s", candidate.k, json.dumps(_rounded(candidate)))
+            chosen, reason = choose_k(
+                candidates,
+                self.getCriterion(),
+                self.getOrDefault(self.stabilityThreshold),
+                self.getOrDefault(self.minClusterShare),
+                self.getOrDefault(self.silhouetteToleranceSE),
+            )
+            best = next(c for c in candidates if c.k == chosen)
+            if best.stability is None:
+                best.stability = self._stability(sample, chosen)
         finally:
             sample.unpersist()
-        chosen, reason = choose_k(
-            candidates,
-            self.getCriterion(),
-            self.getOrDefault(self.stabilityThreshold),
-            self.getOrDefault(self.minClusterShare),
-            self.getOrDefault(self.silhouetteToleranceSE),
-        )
         summary = SelectionSummary(
             chosen_k=chosen,
             criterion=self.getCriterion(),
@@ -306,12 +327,15 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
             cost=cost,
             silhouette=silhouette,
             silhouette_se=silhouette_se,
-            stability=self._stability(sample, k),
+            stability=self._stability(sample, k) if self.getCriterion() == "stability" else None,
             bic=gmm_bic(cost, k, dims, rows) if self.getAlgorithm() == "gmm" else None,
             min_share=(min(sizes) / rows if len(sizes) == k else 0.0),
         )
-        log.info("k=%d %s", k, json.dumps({m: round(v, 4) for m, v in asdict(candidate).items() if v is not None}))
         return candidate
+
+
+def _rounded(candidate: Candidate) -> dict[str, float]:
+    return {m: round(v, 4) for m, v in asdict(candidate).items() if v is not None}
 
 
 def model_cost(model) -> float:

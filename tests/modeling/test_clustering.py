@@ -84,9 +84,13 @@ def test_saved_pipeline_loads_and_assigns_the_same_clusters(three_blobs, fitted,
     )
 
 
-def test_same_seed_gives_the_same_selection_and_assignments(three_blobs, fitted, assigned):
+def test_same_seed_gives_the_same_selection_and_assignments_whatever_the_grid_parallelism(
+    three_blobs, fitted, assigned
+):
+    assert _cfg().parallelism == 2  # the fixture fitted two k values at a time; this refit one
     again = fit_clustering(
-        three_blobs, _cfg(features=["spend", "visits", "empty", "same"], categorical_features=["plan"], seed=3)
+        three_blobs,
+        _cfg(features=["spend", "visits", "empty", "same"], categorical_features=["plan"], seed=3, parallelism=1),
     )
     assert again.selection == fitted.selection
     assert_approx_df_equality(
@@ -127,6 +131,13 @@ def test_bisecting_kmeans_on_principal_components_separates_the_blobs(three_blob
     assert sorted(by_blob) == ["s0", "s1", "s2"]
     assert all(len(clusters) == 1 for clusters in by_blob.values()), by_blob
     assert len(set().union(*by_blob.values())) == 3
+
+
+def test_silhouette_criterion_computes_stability_for_the_chosen_k_only(three_blobs):
+    result = fit_clustering(three_blobs, _cfg(criterion="silhouette", seed=3))
+    assert result.k == 3
+    assert {c.k: c.stability is None for c in result.selection.candidates} == {2: True, 3: False, 4: True}
+    assert result.stability_by_k == {3: pytest.approx(1.0)}  # what the champion gate reads
 
 
 def test_unknown_feature_is_an_error(three_blobs):
