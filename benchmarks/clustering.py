@@ -116,6 +116,7 @@ def _spark_run(data: DataFrame, cfg: Any) -> tuple[float, int, float, Any]:
         criterion="silhouette",
         silhouetteToleranceSE=cfg.silhouette_tolerance_se,
         minClusterShare=cfg.min_cluster_share,
+        parallelism=cfg.parallelism,
     )
     start = time.perf_counter()
     model = selector.fit(data)
