@@ -133,6 +133,26 @@ def test_bisecting_kmeans_on_principal_components_separates_the_blobs(three_blob
     assert len(set().union(*by_blob.values())) == 3
 
 
+def test_canonical_order_depends_on_the_vectors_only(spark):
+    """Pseudonyms decide the input order, so another key must not move a row to another partition or place."""
+    from pyspark.ml.linalg import Vectors
+    from pyspark.sql import functions as F
+
+    from seglib.modeling.selection import canonical_order
+
+    rows = [(f"s{i}", Vectors.dense([float(i % 7), float(i % 3)])) for i in range(40)]
+    one = spark.createDataFrame(rows, ["subject_id", "features"]).repartition(3)
+    other = spark.createDataFrame(rows[::-1], ["subject_id", "features"]).coalesce(1)
+
+    def placed(df):
+        ordered = canonical_order(df, "features")
+        with_position = ordered.select(F.spark_partition_id().alias("p"), "subject_id", "features")
+        return [(r.p, tuple(r.features)) for r in with_position.collect()]
+
+    assert placed(one) == placed(other)
+    assert sorted(v for _, v in placed(one)) == sorted(tuple(r[1]) for r in rows)
+
+
 def test_silhouette_criterion_computes_stability_for_the_chosen_k_only(three_blobs):
     result = fit_clustering(three_blobs, _cfg(criterion="silhouette", seed=3))
     assert result.k == 3
