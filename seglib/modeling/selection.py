@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -270,7 +271,8 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         self._validate()
         # Cached because the sample and each of the seedsPerK refits scan all rows again (through the feature-space
         # transforms and the canonical shuffle).
-        data = canonical_order(dataset.select(self.getFeaturesCol()), self.getFeaturesCol()).cache()
+        vectors = dataset.select(self.getFeaturesCol(), vector_to_array(self.getFeaturesCol()).alias("_values"))
+        data = canonical_order(vectors, ["_values"]).drop("_values").cache()
         try:
             return self._select_and_refit(data)
         finally:
@@ -344,24 +346,24 @@ def _rounded(candidate: Candidate) -> dict[str, float]:
     return {m: round(v, 4) for m, v in asdict(candidate).items() if v is not None}
 
 
-def canonical_order(data: DataFrame, features_col: str) -> DataFrame:
-    """The rows in partitions and an order fixed by their feature values alone.
+def canonical_order(data: DataFrame, key: Sequence[str]) -> DataFrame:
+    """The rows in partitions and an order fixed by the values of the ``key`` columns alone.
 
-    Spark's k-means|| initialisation, its sampling and every seeded sample here depend on which partition a row is
-    in and where. Upstream that is the order of subject ids, i.e. of pseudonyms, so without this a different
-    pseudonymization key (another machine's, or a key rotation) gave other starting centres and other segments on
-    the same data (measured on the demo: ARI 0.894 with one key, 0.940 with another). Hash partitioning on a hash of
-    the vector (``spark.sql.shuffle.partitions`` partitions, a number AQE does not change) and a sort within each
-    partition by that hash, then the values (a collision), make both independent of the input's order; rows that
-    still tie are equal vectors, interchangeable to any clustering.
+    Spark's k-means|| initialisation and every seeded sample depend on which partition a row is in and where.
+    Upstream that is the order of subject ids, i.e. of pseudonyms, so without this another pseudonymization key
+    (another machine's, or a key rotation) gave other starting centres on equal vectors. Hash partitioning on a hash
+    of the key (``spark.sql.shuffle.partitions`` partitions, a number AQE does not change) and a sort within each
+    partition by that hash, then the key itself (a collision), make both independent of the input's order; rows
+    that still tie have equal keys, interchangeable to anything fitted on the key. (Applied to the feature table
+    before the Imputer too, the plan of the feature-space stages made Catalyst's constraint propagation run out of
+    heap on the demo's 37 columns: not done yet, see the README.)
     """
-    values = vector_to_array(F.col(features_col))
     partitions = int(data.sparkSession.conf.get("spark.sql.shuffle.partitions"))
     return (
-        data.withColumns({"_row_hash": F.xxhash64(values), "_row_values": values})
-        .repartition(partitions, "_row_hash")
-        .sortWithinPartitions("_row_hash", "_row_values")
-        .drop("_row_hash", "_row_values")
+        data.withColumn("_canonical_hash", F.xxhash64(*key))
+        .repartition(partitions, "_canonical_hash")
+        .sortWithinPartitions("_canonical_hash", *key)
+        .drop("_canonical_hash")
     )
 
 

@@ -135,6 +135,7 @@ def test_bisecting_kmeans_on_principal_components_separates_the_blobs(three_blob
 
 def test_canonical_order_depends_on_the_vectors_only(spark):
     """Pseudonyms decide the input order, so another key must not move a row to another partition or place."""
+    from pyspark.ml.functions import vector_to_array
     from pyspark.ml.linalg import Vectors
     from pyspark.sql import functions as F
 
@@ -145,7 +146,7 @@ def test_canonical_order_depends_on_the_vectors_only(spark):
     other = spark.createDataFrame(rows[::-1], ["subject_id", "features"]).coalesce(1)
 
     def placed(df):
-        ordered = canonical_order(df, "features")
+        ordered = canonical_order(df.withColumn("values", vector_to_array("features")), ["values"])
         with_position = ordered.select(F.spark_partition_id().alias("p"), "subject_id", "features")
         return [(r.p, tuple(r.features)) for r in with_position.collect()]
 
