@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from seglib.config.modeling import ClusteringConfig
 from seglib.modeling.feature_space import FEATURES_COL, FeatureColumns, feature_space_stages, inspect_features
-from seglib.modeling.selection import SegmentSelector, SegmentSelectorModel, SelectionSummary
+from seglib.modeling.selection import SegmentSelector, SegmentSelectorModel, SelectionSummary, canonical_order
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,14 @@ def fit_clustering(features: DataFrame, cfg: ClusteringConfig) -> ClusteringResu
             f"clustering.pca_components ({cfg.pca_components}) exceeds the {len(columns.vector_names)} dimensions"
         )
     stages = [*feature_space_stages(columns, cfg), selector(cfg)]
-    model = Pipeline(stages=stages).fit(features.select("subject_id", *columns.all))
+    # In an order fixed by the feature values, not by the pseudonyms: the Imputer's medians (approximate quantiles)
+    # and everything fitted after them are then the same whatever the key. Cached, so the stages are planned on the
+    # cached relation (planning them over the ordering's plan exhausted Catalyst's constraint propagation).
+    rows = canonical_order(features.select(*columns.all), columns.all).cache()
+    try:
+        model = Pipeline(stages=stages).fit(rows)
+    finally:
+        rows.unpersist()
     return ClusteringResult(model, columns, model.stages[-1].selection, dropped)
 
 
