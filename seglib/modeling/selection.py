@@ -354,9 +354,7 @@ def canonical_order(data: DataFrame, key: Sequence[str]) -> DataFrame:
     (another machine's, or a key rotation) gave other starting centres on equal vectors. Hash partitioning on a hash
     of the key (``spark.sql.shuffle.partitions`` partitions, a number AQE does not change) and a sort within each
     partition by that hash, then the key itself (a collision), make both independent of the input's order; rows
-    that still tie have equal keys, interchangeable to anything fitted on the key. (Applied to the feature table
-    before the Imputer too, the plan of the feature-space stages made Catalyst's constraint propagation run out of
-    heap on the demo's 37 columns: not done yet, see the README.)
+    that still tie have equal keys, interchangeable to anything fitted on the key.
     """
     partitions = int(data.sparkSession.conf.get("spark.sql.shuffle.partitions"))
     return (
