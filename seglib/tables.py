@@ -61,6 +61,8 @@ class TableDef:
     owned: bool = True
     # Columns decided at run time (the feature table: which features exist depends on config).
     dynamic_columns: bool = False
+    # Delta table properties of this table (on top of seglib's defaults), e.g. which columns carry file statistics.
+    properties: tuple[tuple[str, str], ...] = ()
 
     @property
     def qualified_name(self) -> str:
@@ -276,7 +278,10 @@ SILVER = (
             RUN_ID,
         ),
         keys=("event_id",),
-        partition_by=("event_date",),
+        # Not partitioned by date: daily partitions made thousands of small files per load (every task writes every
+        # day), which slowed the write ~1.5x and every reader. Time filters skip files by the event_ts / event_date
+        # statistics; statistics on the hex pseudonyms skip nothing, so they are not collected.
+        properties=(("delta.dataSkippingStatsColumns", "event_ts,event_date,event_type"),),
     ),
     TableDef(
         "silver",
@@ -598,7 +603,7 @@ class Warehouse:
             comment=t.comment,
             column_comments={**t.column_comments, **(column_comments or {})},
             partition_by=t.partition_by,
-            properties=dict(properties),
+            properties={**dict(t.properties), **properties},
             register_as=register,
         )
 
@@ -642,6 +647,7 @@ def tables_markdown() -> str:
             facts.append(f"keys: {', '.join(f'`{k}`' for k in t.keys)}")
         if t.partition_by:
             facts.append(f"partitioned by {', '.join(f'`{k}`' for k in t.partition_by)}")
+        facts += [f"`{k}` = `{v}`" for k, v in t.properties]
         facts.append("input (read, never modified)" if not t.owned else f"retention: {t.retention}")
         lines += ["; ".join(facts) + ".", ""]
         if t.dynamic_columns:

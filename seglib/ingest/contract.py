@@ -6,6 +6,8 @@ Extra raw columns are tolerated (kept in raw, ignored downstream); a missing *re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -35,7 +37,10 @@ class InvariantError(IngestError):
 # The raw input contract, as declared in seglib.tables: name, type and whether ingest requires the column.
 RAW_CONTRACT: dict[str, tuple[Col, ...]] = {name: raw_input(name).columns for name in RAW_INPUTS}
 
-RAW_COLUMN = "_raw"  # struct of the row exactly as read, kept for quarantine payloads
+# Struct of the raw values of the columns whose raw type differs from the contract (the others are the typed columns
+# unchanged): with the typed columns it gives the row exactly as read, for quarantine payloads. Only drifted columns:
+# a full copy of every row doubled what ingest caches, and complex columns cache slowly.
+RAW_COLUMN = "_raw"
 
 
 def contract_columns(table: str) -> list[str]:
@@ -64,19 +69,32 @@ def _typed(name: str, type_: str, present: dict[str, str]) -> Column:
     return F.col(f"`{name}`").try_cast(type_).alias(name)
 
 
+def _drifted(table: str, present: dict[str, str]) -> list[str]:
+    """Contract columns present in the raw frame with another type than the contract's."""
+    return [c.name for c in RAW_CONTRACT[table] if c.name in present and present[c.name] != c.type.replace(" ", "")]
+
+
 def conform_to_contract(df: DataFrame, table: str) -> DataFrame:
-    """Contract columns cast to contract types (un-castable -> null), extras dropped, the raw row kept in ``_raw``."""
+    """Contract columns cast to contract types (un-castable -> null), extras dropped, the raw values of drifted
+    columns kept in ``_raw`` (see ``as_read``)."""
     check_required_columns(df, table)
     present = {f.name: f.dataType.simpleString() for f in df.schema.fields}
-    raw = F.struct(*[F.col(f"`{c}`") for c in contract_columns(table) if c in present]).alias(RAW_COLUMN)
+    raw = F.struct(*[F.col(f"`{c}`") for c in _drifted(table, present)]).alias(RAW_COLUMN)
     return df.select(*[_typed(c.name, c.type, present) for c in RAW_CONTRACT[table]], raw)
+
+
+def as_read(conformed: DataFrame, table: str, raw_columns: Sequence[str]) -> list[Column]:
+    """The contract columns of the raw row exactly as read (``raw_columns``: the raw frame's columns): a drifted
+    column's raw value from ``_raw``, any other column as typed (its type already was the contract's)."""
+    drifted = set(conformed.schema[RAW_COLUMN].dataType.fieldNames())
+    return [
+        (F.col(f"`{RAW_COLUMN}`.`{c}`") if c in drifted else F.col(f"`{c}`")).alias(c)
+        for c in contract_columns(table)
+        if c in raw_columns
+    ]
 
 
 def type_rule_sql(df: DataFrame, table: str) -> dict[str, str]:
     """Implicit castability rules (name -> SQL) for contract columns whose raw type differs from the contract."""
     present = {f.name: f.dataType.simpleString() for f in df.schema.fields}
-    return {
-        f"{c.name}_type": f"NOT (`{RAW_COLUMN}`.`{c.name}` IS NOT NULL AND `{c.name}` IS NULL)"
-        for c in RAW_CONTRACT[table]
-        if c.name in present and present[c.name] != c.type.replace(" ", "")
-    }
+    return {f"{c}_type": f"NOT (`{RAW_COLUMN}`.`{c}` IS NOT NULL AND `{c}` IS NULL)" for c in _drifted(table, present)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -10,6 +11,7 @@ from pyspark.sql import functions as F
 from seglib.ingest.contract import RAW_COLUMN
 
 _RANK = "_dedup_rank"
+BROADCAST_MAX_KEYS = 1_000_000  # repeated keys joined by broadcast (~50 MB of ids); more are joined by shuffle
 
 # The key each raw table is de-duplicated on (one silver row per key).
 DEDUP_KEYS: dict[str, list[str]] = {
@@ -30,11 +32,35 @@ def id_key(col: Column) -> Column:
 
 
 def keep_first(df: DataFrame, keys: Sequence[str], order: Sequence[Column]) -> DataFrame:
-    """One row per key: the first by ``order``; a row hash breaks remaining ties so the pick is deterministic."""
+    """One row per key: the first by ``order``; a row hash breaks remaining ties so the pick is deterministic.
+
+    Only rows whose key repeats go through the ranking window: the keys alone are counted (a narrow shuffle), rows
+    of a key seen once pass through, and the window sorts the repeated keys' rows only. Ranking every row shuffled
+    and sorted whole rows, though most keys (event ids) occur once. The repeated keys are materialised first (a
+    local checkpoint): up to ``BROADCAST_MAX_KEYS`` of them are broadcast, so the rows are not shuffled at all.
+    """
+    key_names = [f"_dedup_key{i}" for i in range(len(keys))]
+    keyed = df.withColumns({name: id_key(F.col(k)) for name, k in zip(key_names, keys, strict=True)})
+    counts = keyed.groupBy(*key_names).count()
+    repeated = (
+        counts.filter(F.col("count") > 1)
+        .select(*[F.col(n).alias(f"{n}_r") for n in key_names])
+        .localCheckpoint(eager=True)
+    )
+    if repeated.count() <= BROADCAST_MAX_KEYS:
+        repeated = F.broadcast(repeated)
+    same_key = reduce(Column.__and__, [keyed[n].eqNullSafe(repeated[f"{n}_r"]) for n in key_names])
+    once = keyed.join(repeated, same_key, "left_anti")
     payload = [c for c in df.columns if c != RAW_COLUMN]
     tie = F.xxhash64(*[F.col(f"`{c}`").cast("string") for c in payload])
-    window = Window.partitionBy(*[id_key(F.col(k)) for k in keys]).orderBy(*order, tie)
-    return df.withColumn(_RANK, F.row_number().over(window)).filter(F.col(_RANK) == 1).drop(_RANK)
+    window = Window.partitionBy(*key_names).orderBy(*order, tie)
+    firsts = (
+        keyed.join(repeated, same_key, "left_semi")
+        .withColumn(_RANK, F.row_number().over(window))
+        .filter(F.col(_RANK) == 1)
+        .drop(_RANK)
+    )
+    return once.unionByName(firsts).drop(*key_names)
 
 
 def dedup_events(df: DataFrame) -> DataFrame:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglib.delta_io import delete_where, write_table
-from seglib.ingest.contract import RAW_COLUMN
+from seglib.ingest.contract import as_read
 from seglib.ingest.rules import REASONS, as_utc_instant
 from seglib.tables import Warehouse
 
 
-def quarantine_rows(rejected: DataFrame, table: str, key_ring, run_id: str, now: datetime) -> DataFrame:
-    """Flagged rejected rows -> quarantine schema; the payload is built only after pseudonymize_raw_row."""
+def quarantine_rows(
+    rejected: DataFrame, table: str, raw_columns: Sequence[str], key_ring, run_id: str, now: datetime
+) -> DataFrame:
+    """Flagged rejected rows (``raw_columns``: the raw frame's columns) -> quarantine schema; the payload is the
+    row as read, built only after pseudonymize_raw_row."""
     from seglib.privacy.quarantine import pseudonymize_raw_row
 
-    raw = rejected.select(F.col(f"{RAW_COLUMN}.*"), F.col(REASONS))
+    raw = rejected.select(*as_read(rejected, table, raw_columns), F.col(REASONS))
     safe = pseudonymize_raw_row(raw, table, key_ring)
     if REASONS not in safe.columns:
         raise RuntimeError(f"pseudonymize_raw_row dropped the {REASONS} column; it must pass unknown columns through")

@@ -210,7 +210,7 @@ def _consent_history(config: SeglibConfig, v: _Validated, now: datetime) -> Data
 def _quarantine(spark: SparkSession, tables: Warehouse, validated, key_ring, run_id: str, now: datetime) -> None:
     """Every raw table's rejected rows in one ops commit (one per table cost a Delta transaction each)."""
     parts = [
-        quarantine_rows(v.flagged.filter(~is_valid()), v.batch.table, key_ring, run_id, now)
+        quarantine_rows(v.flagged.filter(~is_valid()), v.batch.table, v.batch.df.columns, key_ring, run_id, now)
         for v in validated.values()
         if v.counts.quarantined
     ]

@@ -11,23 +11,28 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from seglib.privacy.keys import KeyRing
-from seglib.privacy.pseudonymize import pseudonym
+from seglib.privacy.pseudonymize import normalised_id, pseudonym
 
 IDENTITY_MAP_COLUMNS = ("anonymous_pseudonym", "subject_id", "first_linked_ts")
 
 
 def build_identity_links(events_df_with_raw_ids: DataFrame, key_ring: KeyRing) -> DataFrame:
     """Raw events -> [anonymous_pseudonym, subject_id, first_linked_ts], one row per linked anonymous id."""
+    # Earliest event per distinct (anonymous id, customer id) pair first, on the normalised raw ids a pseudonym is
+    # derived from: a hash aggregation that leaves the HMACs to the pairs, not to every event.
     both = events_df_with_raw_ids.select(
-        pseudonym(F.col("anonymous_id"), key_ring).alias("anonymous_pseudonym"),
-        pseudonym(F.col("customer_id"), key_ring).alias("subject_id"),
+        normalised_id(F.col("anonymous_id")).alias("_anonymous"),
+        normalised_id(F.col("customer_id")).alias("_customer"),
         F.col("event_ts").alias("first_linked_ts"),
-    ).where(
-        F.col("anonymous_pseudonym").isNotNull()
-        & F.col("subject_id").isNotNull()
-        & F.col("first_linked_ts").isNotNull()
+    ).where(F.col("_anonymous").isNotNull() & F.col("_customer").isNotNull() & F.col("first_linked_ts").isNotNull())
+    pairs = both.groupBy("_anonymous", "_customer").agg(F.min("first_linked_ts").alias("first_linked_ts"))
+    return first_links(
+        pairs.select(
+            pseudonym(F.col("_anonymous"), key_ring).alias("anonymous_pseudonym"),
+            pseudonym(F.col("_customer"), key_ring).alias("subject_id"),
+            "first_linked_ts",
+        )
     )
-    return first_links(both)
 
 
 def first_links(links: DataFrame) -> DataFrame:

@@ -6,7 +6,8 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from seglib.config.ingest import RuleSpec
-from seglib.ingest.contract import RAW_COLUMN, MissingColumnError, conform_to_contract, type_rule_sql
+from seglib.ingest import dedup
+from seglib.ingest.contract import RAW_COLUMN, MissingColumnError, as_read, conform_to_contract, type_rule_sql
 from seglib.ingest.dedup import DEDUP_KEYS, dedup_events, latest_crm, latest_orders, with_net_amount
 from seglib.ingest.metrics import TableCounts, batch_counts
 from seglib.ingest.rules import REASONS, Rule, compile_rules, with_rule_failures
@@ -62,6 +63,47 @@ def test_dedup_events_keeps_earliest(spark):
     )
     got = sorted((r["p"]) for r in dedup_events(df).collect())
     assert got == ["first", "only"]
+
+
+def test_keep_first_passes_single_keys_through_and_ranks_repeated_ones(spark, monkeypatch):
+    schema = "event_id string, event_ts timestamp, p string"
+    df = spark.createDataFrame(
+        [
+            ("e1", T1, "e1 late"),
+            (" e1", T0, "e1 first"),
+            ("e2", T2, "e2 only"),
+            ("e3", T0, "e3 tie a"),
+            ("e3", T0, "e3 tie b"),
+            ("e3", T1, "e3 late"),
+            (None, T0, "no id"),
+        ],
+        schema,
+    )
+    broadcast = dedup_events(df)
+    monkeypatch.setattr(dedup, "BROADCAST_MAX_KEYS", 0)
+    shuffled = dedup_events(df)
+    # A tie in event_ts is broken by a hash of the row: the same pick whichever join finds the repeated keys.
+    assert_df_equality(shuffled, broadcast, ignore_row_order=True)
+    got = {r["event_id"]: r["p"] for r in broadcast.collect()}
+    assert len(got) == broadcast.count() == 4
+    assert {k: v for k, v in got.items() if k != "e3"} == {" e1": "e1 first", "e2": "e2 only", None: "no id"}
+    assert got["e3"] in {"e3 tie a", "e3 tie b"}
+
+
+def test_as_read_rebuilds_the_raw_row_from_drifted_raw_values_and_typed_columns(spark):
+    df = spark.createDataFrame(
+        [("s1", "analytics", True, "yesterday", "x")],
+        "subject_id string, purpose string, granted boolean, updated_at string, extra string",
+    )
+    conformed = conform_to_contract(df, "raw_consents")
+    # Only the drifted column is carried twice.
+    assert conformed.schema[RAW_COLUMN].dataType.fieldNames() == ["updated_at"]
+    got = conformed.select(*as_read(conformed, "raw_consents", df.columns))
+    expected = spark.createDataFrame(
+        [("s1", "analytics", True, "yesterday")],
+        "subject_id string, purpose string, granted boolean, updated_at string",
+    )
+    assert_df_equality(got, expected)
 
 
 def test_latest_crm_honours_updated_at_and_deletion(spark):

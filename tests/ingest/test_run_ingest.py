@@ -222,6 +222,10 @@ def test_first_run_counts_silver_and_quarantine(spark, first_run):
         got = [(f.name, f.dataType.simpleString(), f.metadata.get("comment")) for f in stored.fields]
         want = [(f.name, f.dataType.simpleString(), f.metadata.get("comment")) for f in declared.schema.fields]
         assert got == want, declared.qualified_name
+    # Declared table properties reach the table; silver events are not partitioned (see seglib/tables.py).
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{wh.location('silver/events')}`").first()
+    assert detail["partitionColumns"] == []
+    assert detail["properties"]["delta.dataSkippingStatsColumns"] == "event_ts,event_date,event_type"
 
 
 def test_second_run_reads_only_new_rows_and_reruns_are_idempotent(spark, first_run):
