@@ -76,6 +76,9 @@ def with_engagement_index(df: DataFrame, cfg: FeaturesConfig) -> DataFrame:
     if not weights:
         return df.withColumn("engagement_index", F.lit(0.0))
     q = cfg.engagement.index_normalisation_quantile
+    # The scales aggregate the whole table and are joined back to it: materialised once (per subject, bounded by the
+    # subjects) rather than every upstream aggregation running twice.
+    df = df.localCheckpoint(eager=True)
     scales = df.agg(
         *[F.percentile_approx(F.col(c).cast("double"), q).alias(f"_scale_{i}") for i, c in enumerate(weights)]
     )
@@ -127,9 +130,9 @@ def build_feature_set(
         parts.append(psychographic_features(silver["texts"], cfg.psychographics, as_of, text_engine))
         defaults |= {"text_count": 0} | dict.fromkeys(interest_columns(cfg.psychographics), 0.0)
 
-    spine = reduce(DataFrame.unionByName, [p.select("subject_id") for p in parts]).distinct()
-    spine = spine.join(consented, "subject_id", "left_semi")
-    df = reduce(lambda acc, p: acc.join(p, "subject_id", "left"), parts, spine)
+    # Full outer joins: every part is computed once (each is already partitioned by subject_id by its aggregation).
+    # A distinct spine of all parts' subjects, left-joined to each part, computed every part twice.
+    df = reduce(lambda acc, p: acc.join(p, "subject_id", "full"), parts).join(consented, "subject_id", "left_semi")
     df = (
         _fill(df, defaults)
         .withColumn("snapshot_date", F.lit(as_of))
