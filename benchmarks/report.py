@@ -43,6 +43,8 @@ def markdown_table(result: dict[str, Any]) -> str:
     lines += [f"| {name} | {_fmt(sec)} |" for name, sec in result["phases"].items()]
     if "rfm_runs_seconds" in m:
         lines += ["", f"RFM runs (seconds): {json.dumps(m.get('rfm_runs_seconds', {}))}"]
+    if "features_runs_seconds" in m:
+        lines += ["", f"Feature table runs (seconds): {json.dumps(m['features_runs_seconds'])}"]
     return "\n".join(lines) + "\n"
 
 
@@ -64,9 +66,21 @@ def pipeline_rows(result: dict[str, Any], m: dict[str, Any], env: dict[str, Any]
         ("DuckDB RFM seconds (best run)", _fmt(m["duckdb_rfm_seconds"], 3)),
         ("Spark RFM group seconds (best run)", _fmt(m["spark_rfm_seconds"], 3)),
         (f"Spark RFM / DuckDB RFM (target <= {SPARK_VS_DUCKDB_TARGET:g}x)", f"{_fmt(ratio)} ({verdict})"),
-        ("full feature build (N) / DuckDB RFM", _fmt(m["features_n_vs_duckdb"])),
         ("RFM subjects (Spark / DuckDB)", f"{_fmt(m['rfm_rows_spark'])} / {_fmt(m['rfm_rows_duckdb'])}"),
         ("RFM mismatching rows (must be 0)", _fmt(m["rfm_mismatching_rows"])),
+        ("DuckDB feature table seconds, no-text groups (best run)", _fmt(m["duckdb_features_seconds"], 3)),
+        ("seglib feature table seconds, same groups and input (best run)", _fmt(m["spark_features_seconds"], 3)),
+        (
+            f"seglib / DuckDB feature table (target <= {SPARK_VS_DUCKDB_TARGET:g}x)",
+            f"{_fmt(m['spark_features_vs_duckdb'])} "
+            f"({'ok' if m['spark_features_vs_duckdb'] <= SPARK_VS_DUCKDB_TARGET else 'above target'})",
+        ),
+        (
+            "feature columns compared / exact mismatches (must be 0)",
+            f"{m['features_columns_compared']} / {_fmt(m['features_exact_mismatches'])}",
+        ),
+        ("feature rows on one side only (must be 0)", _fmt(m["features_rows_on_one_side"])),
+        ("approximate-quantile columns: mismatching rows", json.dumps(m["features_approximate_mismatches"])),
     ]
 
 

@@ -247,6 +247,60 @@ def bench_rfm(
     }
 
 
+def bench_feature_table(
+    spark: SparkSession, cfg: SeglibConfig, args: argparse.Namespace, workdir: Path, cores: int, phases: Phases
+) -> dict[str, Any]:
+    """Like for like: seglib's feature build of every group that needs no text vs the hand-written DuckDB reference
+    (benchmarks/feature_reference.py), both on the same Parquet export of silver with the same threads and writing
+    Parquet (best of --repeat, alternating); then the two outputs compared value by value."""
+    from benchmarks.feature_reference import (
+        ReferenceParams,
+        comparable_columns,
+        compare_features,
+        export_silver_parquet,
+        run_duckdb_features,
+        split_mismatches,
+    )
+    from seglib.features import build_features
+    from seglib.features.build import SILVER_KEYS
+
+    silver_dir, duck_out, spark_out = (
+        workdir / "parquet" / p for p in ("silver", "features_duckdb.parquet", "features_spark")
+    )
+    with phases.timed("export_silver_parquet (untimed in figures)"):
+        export_silver_parquet(spark, cfg.warehouse.path, str(silver_dir))
+    no_text = cfg.features.model_copy(deep=True)
+    no_text.psychographics.enabled = False
+    params = ReferenceParams.from_config(cfg.features, cfg.privacy.required_consent)
+
+    def spark_features() -> None:
+        silver = {name: spark.read.parquet(str(silver_dir / name)) for name in SILVER_KEYS}
+        features = build_features(silver, no_text, args.as_of, required_consent=cfg.privacy.required_consent)
+        features.write.mode("overwrite").parquet(str(spark_out))
+
+    repeat = max(1, args.repeat)
+    runs: dict[str, list[float]] = {"duckdb_features": [], "spark_features": []}
+    for _ in range(repeat):  # alternate the engines so background load hits both alike
+        runs["duckdb_features"].append(run_duckdb_features(str(silver_dir), args.as_of, str(duck_out), cores, params))
+        runs["spark_features"].append(stopwatch(spark_features))
+    phases.seconds.update({f"{name} ({repeat} runs)": round(sum(times), 3) for name, times in runs.items()})
+    with phases.timed("compare_features (untimed in figures)"):
+        seglib_table = spark.read.parquet(str(spark_out))
+        parts = split_mismatches(compare_features(spark, seglib_table, str(duck_out), comparable_columns(seglib_table)))
+    duck, spark_best = min(runs["duckdb_features"]), min(runs["spark_features"])
+    return {
+        "duckdb_features_seconds": duck,
+        "spark_features_seconds": spark_best,
+        "features_runs_seconds": runs,
+        "spark_features_vs_duckdb": spark_best / duck,
+        "features_columns_compared": len(parts["exact"]) + len(parts["approximate"]),
+        "features_exact_mismatches": sum(parts["exact"].values()),
+        "features_rows_on_one_side": sum(parts["rows"].values()),
+        "features_approximate_mismatches": parts["approximate"],
+        "features_mismatches_by_column": {k: v for k, v in parts["exact"].items() if v},
+    }
+
+
 def run_benchmarks(
     spark: SparkSession, cfg: SeglibConfig, args: argparse.Namespace, workdir: Path, phases: Phases
 ) -> dict[str, Any]:
@@ -261,7 +315,7 @@ def run_benchmarks(
         m |= bench_ingest(spark, cfg, ctx, cores, phases)
         m |= bench_features(spark, cfg, ctx, args, workdir, phases)
         m |= bench_rfm(spark, cfg, args, workdir, cores, phases)
-        m["features_n_vs_duckdb"] = m["features_n_seconds"] / m["duckdb_rfm_seconds"]
+        m |= bench_feature_table(spark, cfg, args, workdir, cores, phases)
     if args.only in ("all", "clustering"):
         m |= bench_clustering(spark, cfg, args, phases)
     return m | peak_rss_mb()
@@ -313,6 +367,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     if metrics.get("rfm_mismatching_rows"):
         log.error("Spark and DuckDB RFM disagree on %d rows", metrics["rfm_mismatching_rows"])
+        return 1
+    if metrics.get("features_exact_mismatches") or metrics.get("features_rows_on_one_side"):
+        log.error(
+            "seglib and the DuckDB feature table disagree: %s; rows on one side only: %d",
+            metrics["features_mismatches_by_column"],
+            metrics["features_rows_on_one_side"],
+        )
         return 1
     return 0
 
