@@ -86,6 +86,8 @@ class ReferenceParams:
     channels: tuple[str, ...] = ("web", "app", "email", "social")
     clv_edges: tuple[float, ...] = (0.0, 100.0, 500.0, 2000.0)
     clv_labels: tuple[str, ...] = ("none", "low", "medium", "high", "top")
+    # Subjects with texts only have a row when the text group is on (features.psychographics.enabled).
+    text_subjects: bool = True
 
     @classmethod
     def from_config(cls, features: Any, required_consent: str = "analytics") -> ReferenceParams:
@@ -111,6 +113,7 @@ class ReferenceParams:
             channels=tuple(ctx.channels),
             clv_edges=tuple(life.clv_bracket_edges),
             clv_labels=tuple(life.clv_bracket_labels),
+            text_subjects=features.psychographics.enabled,
         )
 
 
@@ -249,7 +252,7 @@ COPY (
   ),
   subjects AS (
     SELECT subject_id FROM ev UNION SELECT subject_id FROM ord UNION SELECT subject_id FROM cust
-    UNION SELECT subject_id FROM text_subjects
+    {"UNION SELECT subject_id FROM text_subjects" if p.text_subjects else ""}
   ),
   ord_agg AS (
     SELECT subject_id,
@@ -270,9 +273,11 @@ COPY (
     SELECT subject_id, country FROM country_counts
     QUALIFY row_number() OVER (PARTITION BY subject_id ORDER BY n DESC, country) = 1
   ),
+  -- A cart counts once its window [ts, ts + window] has closed strictly before the cut-off: a purchase at the
+  -- cut-off instant itself is not visible (only rows strictly before it are).
   carts AS (
     SELECT subject_id, ts FROM ev
-    WHERE event_type IN {cart_types} AND ts >= {since(90)} AND ts + {cart_us} <= {cut}
+    WHERE event_type IN {cart_types} AND ts >= {since(90)} AND ts + {cart_us} < {cut}
   ),
   purchases AS (SELECT subject_id, ts FROM ev WHERE event_type = 'purchase'),
   -- The first purchase at or after each cart event decides whether it was abandoned.

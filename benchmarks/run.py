@@ -271,7 +271,7 @@ def bench_feature_table(
         export_silver_parquet(spark, cfg.warehouse.path, str(silver_dir))
     no_text = cfg.features.model_copy(deep=True)
     no_text.psychographics.enabled = False
-    params = ReferenceParams.from_config(cfg.features, cfg.privacy.required_consent)
+    params = ReferenceParams.from_config(no_text, cfg.privacy.required_consent)
 
     def spark_features() -> None:
         silver = {name: spark.read.parquet(str(silver_dir / name)) for name in SILVER_KEYS}

@@ -31,60 +31,73 @@ def id_key(col: Column) -> Column:
     return F.trim(col.cast("string"))
 
 
-def keep_first(df: DataFrame, keys: Sequence[str], order: Sequence[Column]) -> DataFrame:
+def _key_names(keys: Sequence[str]) -> list[str]:
+    return [f"_dedup_key{i}" for i in range(len(keys))]
+
+
+def repeated_keys(df: DataFrame, keys: Sequence[str]) -> DataFrame:
+    """The keys (compared as :func:`id_key` does) that occur more than once in ``df``, with their row ``count``.
+
+    Materialised (a local checkpoint): ingest computes it once per batch for both the row accounting and the
+    de-duplication, and it is small when duplicates are rare.
+    """
+    key_cols = [id_key(F.col(k)).alias(n) for k, n in zip(keys, _key_names(keys), strict=True)]
+    return df.groupBy(*key_cols).count().filter(F.col("count") > 1).localCheckpoint(eager=True)
+
+
+def keep_first(
+    df: DataFrame, keys: Sequence[str], order: Sequence[Column], repeated: DataFrame | None = None
+) -> DataFrame:
     """One row per key: the first by ``order``; a row hash breaks remaining ties so the pick is deterministic.
 
-    Only rows whose key repeats go through the ranking window: the keys alone are counted (a narrow shuffle), rows
-    of a key seen once pass through, and the window sorts the repeated keys' rows only. Ranking every row shuffled
-    and sorted whole rows, though most keys (event ids) occur once. The repeated keys are materialised first (a
-    local checkpoint): up to ``BROADCAST_MAX_KEYS`` of them are broadcast, so the rows are not shuffled at all.
+    Only rows whose key repeats go through the ranking window: rows of a key seen once pass through, and the window
+    sorts the repeated keys' rows only. Ranking every row shuffled and sorted whole rows, though most keys (event
+    ids) occur once. ``repeated``: :func:`repeated_keys` of ``df`` if already computed; up to
+    ``BROADCAST_MAX_KEYS`` of them are broadcast, so the rows are not shuffled at all.
     """
-    key_names = [f"_dedup_key{i}" for i in range(len(keys))]
-    keyed = df.withColumns({name: id_key(F.col(k)) for name, k in zip(key_names, keys, strict=True)})
-    counts = keyed.groupBy(*key_names).count()
-    repeated = (
-        counts.filter(F.col("count") > 1)
-        .select(*[F.col(n).alias(f"{n}_r") for n in key_names])
-        .localCheckpoint(eager=True)
-    )
+    names = _key_names(keys)
+    keyed = df.withColumns({n: id_key(F.col(k)) for n, k in zip(names, keys, strict=True)})
+    repeated = repeated_keys(df, keys) if repeated is None else repeated
+    lookup = repeated.select(*[F.col(n).alias(f"{n}_r") for n in names])
     if repeated.count() <= BROADCAST_MAX_KEYS:
-        repeated = F.broadcast(repeated)
-    same_key = reduce(Column.__and__, [keyed[n].eqNullSafe(repeated[f"{n}_r"]) for n in key_names])
-    once = keyed.join(repeated, same_key, "left_anti")
+        lookup = F.broadcast(lookup)
+    same_key = reduce(Column.__and__, [keyed[n].eqNullSafe(lookup[f"{n}_r"]) for n in names])
+    once = keyed.join(lookup, same_key, "left_anti")
     payload = [c for c in df.columns if c != RAW_COLUMN]
     tie = F.xxhash64(*[F.col(f"`{c}`").cast("string") for c in payload])
-    window = Window.partitionBy(*key_names).orderBy(*order, tie)
+    window = Window.partitionBy(*names).orderBy(*order, tie)
     firsts = (
-        keyed.join(repeated, same_key, "left_semi")
+        keyed.join(lookup, same_key, "left_semi")
         .withColumn(_RANK, F.row_number().over(window))
         .filter(F.col(_RANK) == 1)
         .drop(_RANK)
     )
-    return once.unionByName(firsts).drop(*key_names)
+    return once.unionByName(firsts).drop(*names)
 
 
-def dedup_events(df: DataFrame) -> DataFrame:
+def dedup_events(df: DataFrame, repeated: DataFrame | None = None) -> DataFrame:
     """Exact duplicate events (same event_id): keep the earliest by event_ts."""
-    return keep_first(df, ["event_id"], [F.col("event_ts").asc()])
+    return keep_first(df, ["event_id"], [F.col("event_ts").asc()], repeated)
 
 
-def dedup_texts(df: DataFrame) -> DataFrame:
+def dedup_texts(df: DataFrame, repeated: DataFrame | None = None) -> DataFrame:
     """Re-delivered texts (same text_id): keep the earliest by created_at."""
-    return keep_first(df, ["text_id"], [F.col("created_at").asc()])
+    return keep_first(df, ["text_id"], [F.col("created_at").asc()], repeated)
 
 
-def latest_crm(df: DataFrame) -> DataFrame:
+def latest_crm(df: DataFrame, repeated: DataFrame | None = None) -> DataFrame:
     """CRM change log -> current version per customer (latest updated_at; a deletion wins a tie)."""
-    return keep_first(df, ["customer_id"], [F.col("updated_at").desc(), F.col("is_deleted").desc_nulls_last()])
+    order = [F.col("updated_at").desc(), F.col("is_deleted").desc_nulls_last()]
+    return keep_first(df, ["customer_id"], order, repeated)
 
 
 def status_rank(col: str = "status") -> Column:
     return F.expr(ORDER_STATUS_RANK_SQL.format(col=f"`{col}`"))
 
 
-def latest_orders(df: DataFrame) -> DataFrame:
+def latest_orders(df: DataFrame, repeated: DataFrame | None = None) -> DataFrame:
     """One row per order_id: the latest event of its lifecycle (order_ts, then refunded/cancelled over completed)."""
-    return keep_first(df, ["order_id"], [F.col("order_ts").desc(), status_rank().desc()])
+    return keep_first(df, ["order_id"], [F.col("order_ts").desc(), status_rank().desc()], repeated)
 
 
 def with_net_amount(df: DataFrame) -> DataFrame:

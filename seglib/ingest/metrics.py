@@ -11,7 +11,6 @@ from pyspark.sql import functions as F
 
 from seglib.delta_io import write_table
 from seglib.ingest.contract import InvariantError
-from seglib.ingest.dedup import id_key
 from seglib.ingest.rules import REASONS, as_utc_instant, is_valid
 from seglib.tables import Warehouse, table
 
@@ -47,26 +46,27 @@ class TableCounts:
 
 
 def batch_counts(
-    flagged: DataFrame, keys: Sequence[str], columns: Sequence[str], rule_names: Sequence[str]
+    flagged: DataFrame, repeated: DataFrame, columns: Sequence[str], rule_names: Sequence[str]
 ) -> TableCounts:
-    """All counts of a flagged batch in one aggregation (accepted = distinct keys among valid rows)."""
+    """All counts of a flagged batch in one aggregation; ``repeated``: the valid rows' repeated keys with their row
+    counts (:func:`seglib.ingest.dedup.repeated_keys`), so duplicates = the extra rows of those keys and accepted =
+    valid - duplicates (one row per key), without a distinct count over every key."""
     valid = is_valid()
     exprs = [
         F.count(F.lit(1)).alias("read"),
         F.count(F.when(~valid, 1)).alias("quarantined"),
         F.count(F.when(valid, 1)).alias("valid"),
-        F.count_distinct(*[F.when(valid, id_key(F.col(k))) for k in keys]).alias("accepted"),
     ]
     exprs += [F.count(F.col(f"`{c}`")).alias(f"nn_{i}") for i, c in enumerate(columns)]
     exprs += [F.count(F.when(F.array_contains(REASONS, r), 1)).alias(f"rf_{i}") for i, r in enumerate(rule_names)]
     row = flagged.agg(*exprs).first()
+    duplicates = int(repeated.agg(F.sum(F.col("count") - 1)).first()[0] or 0)
     read = int(row["read"])
-    accepted = int(row["accepted"])
     return TableCounts(
         read=read,
-        accepted=accepted,
+        accepted=int(row["valid"]) - duplicates,
         quarantined=int(row["quarantined"]),
-        duplicates=int(row["valid"]) - accepted,
+        duplicates=duplicates,
         completeness={c: (row[f"nn_{i}"] / read if read else 1.0) for i, c in enumerate(columns)},
         rule_failures={r: int(row[f"rf_{i}"]) for i, r in enumerate(rule_names)},
     )

@@ -28,7 +28,7 @@ from seglib.ingest.contract import (
     contract_schema,
     type_rule_sql,
 )
-from seglib.ingest.dedup import DEDUP_KEYS, ORDER_STATUS_RANK_SQL, id_key
+from seglib.ingest.dedup import DEDUP_KEYS, ORDER_STATUS_RANK_SQL, id_key, repeated_keys
 from seglib.ingest.metrics import (
     TableCounts,
     batch_counts,
@@ -105,6 +105,7 @@ class IngestReport:
 class _Validated:
     batch: RawBatch
     flagged: DataFrame
+    repeated: DataFrame  # the valid rows' repeated keys (dedup.repeated_keys), shared by counts and de-duplication
     counts: TableCounts
 
     @property
@@ -131,7 +132,8 @@ def validate_batch(config: SeglibConfig, batch: RawBatch, now: datetime) -> _Val
     flagged, rules = flag_rows(config, batch.df, batch.table, now)
     # Persisted: the batch feeds three consumers (counts, quarantine, silver); without it raw is re-read 3x.
     flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
-    counts = batch_counts(flagged, DEDUP_KEYS[batch.table], contract_columns(batch.table), [r.name for r in rules])
+    repeated = repeated_keys(flagged.filter(is_valid()), DEDUP_KEYS[batch.table])
+    counts = batch_counts(flagged, repeated, contract_columns(batch.table), [r.name for r in rules])
     counts.check(batch.table)
     log.info(
         "%s: read %d = accepted %d + quarantined %d + duplicates %d (%s since v%s)",
@@ -143,7 +145,7 @@ def validate_batch(config: SeglibConfig, batch: RawBatch, now: datetime) -> _Val
         batch.method,
         batch.since_version,
     )
-    return _Validated(batch, flagged, counts)
+    return _Validated(batch, flagged, repeated, counts)
 
 
 def _spec(wh: Warehouse, name: str):
@@ -173,7 +175,7 @@ def _write_events_and_identity(spark, tables, v: _Validated, key_ring, run_id: s
     identity = _identity_map(spark, tables)
     ev_spec = _spec(tables, "events")
     existed = table_exists(spark, ev_spec.location)
-    events = silver_events(v.valid, key_ring, identity, run_id)
+    events = silver_events(v.valid, key_ring, identity, run_id, v.repeated)
     _upsert(events, ev_spec, ["event_id"], full, "s.event_ts < t.event_ts")
     if existed and not full:
         new_links = identity.filter(F.col("run_id") == run_id)
@@ -184,7 +186,7 @@ def _write_events_and_identity(spark, tables, v: _Validated, key_ring, run_id: s
 def _write_customers(spark, tables, v: _Validated, key_ring, as_of: date, run_id: str, full: bool) -> None:
     """Upsert current customers and delete those whose latest CRM version is a deletion."""
     spec = _spec(tables, "customers")
-    live, deleted = silver_customers(v.valid, key_ring, as_of, run_id)
+    live, deleted = silver_customers(v.valid, key_ring, as_of, run_id, v.repeated)
     if full or not table_exists(spark, spec.location):
         write_table(live, spec, mode="overwrite", overwrite_schema=True)
         return
@@ -297,10 +299,12 @@ def _write_silver(spark, config, tables, validated, key_ring, run_id, now, as_of
     if todo("raw_events"):
         _write_events_and_identity(spark, tables, validated["raw_events"], key_ring, run_id, full)
     if todo("raw_texts"):
-        texts = silver_texts(validated["raw_texts"].valid, key_ring, _identity_map(spark, tables), run_id)
+        v = validated["raw_texts"]
+        texts = silver_texts(v.valid, key_ring, _identity_map(spark, tables), run_id, v.repeated)
         _upsert(texts, _spec(tables, "texts"), ["text_id"], full, "s.created_at < t.created_at")
     if todo("raw_orders"):
-        orders = silver_orders(validated["raw_orders"].valid, key_ring, run_id)
+        v = validated["raw_orders"]
+        orders = silver_orders(v.valid, key_ring, run_id, v.repeated)
         _upsert(orders, _spec(tables, "orders"), ["order_id"], full, _ORDER_NEWER)
     if todo("raw_crm_customers"):
         _write_customers(spark, tables, validated["raw_crm_customers"], key_ring, as_of, run_id, full)

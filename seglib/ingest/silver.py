@@ -27,10 +27,13 @@ def with_id_pseudonyms(df: DataFrame, key_ring) -> DataFrame:
     )
 
 
-def silver_events(valid: DataFrame, key_ring, identity_map: DataFrame, run_id: str) -> DataFrame:
-    """De-duplicated events keyed by subject; no raw identifier survives the final projection."""
+def silver_events(
+    valid: DataFrame, key_ring, identity_map: DataFrame, run_id: str, repeated: DataFrame | None = None
+) -> DataFrame:
+    """De-duplicated events keyed by subject (``repeated``: see dedup.keep_first); no raw identifier survives the
+    final projection."""
     events = (
-        dedup_events(valid)
+        dedup_events(valid, repeated)
         .transform(lambda d: with_id_pseudonyms(d, key_ring))
         .select(
             pseudonym(F.col("event_id"), key_ring).alias("event_id"),
@@ -68,10 +71,12 @@ def silver_events(valid: DataFrame, key_ring, identity_map: DataFrame, run_id: s
     )
 
 
-def silver_texts(valid: DataFrame, key_ring, identity_map: DataFrame, run_id: str) -> DataFrame:
+def silver_texts(
+    valid: DataFrame, key_ring, identity_map: DataFrame, run_id: str, repeated: DataFrame | None = None
+) -> DataFrame:
     """De-duplicated texts with masked PII, keyed by the same subject as events."""
     texts = (
-        dedup_texts(valid)
+        dedup_texts(valid, repeated)
         .transform(lambda d: with_id_pseudonyms(d, key_ring))
         .select(
             pseudonym(F.col("text_id"), key_ring).alias("text_id"),
@@ -87,10 +92,10 @@ def silver_texts(valid: DataFrame, key_ring, identity_map: DataFrame, run_id: st
     )
 
 
-def silver_orders(valid: DataFrame, key_ring, run_id: str) -> DataFrame:
+def silver_orders(valid: DataFrame, key_ring, run_id: str, repeated: DataFrame | None = None) -> DataFrame:
     """One row per order at its latest state, with net_amount."""
     return (
-        latest_orders(valid)
+        latest_orders(valid, repeated)
         .transform(with_net_amount)
         .select(
             pseudonym(F.col("order_id"), key_ring).alias("order_id"),
@@ -108,9 +113,11 @@ def silver_orders(valid: DataFrame, key_ring, run_id: str) -> DataFrame:
     )
 
 
-def silver_customers(valid: DataFrame, key_ring, as_of: date, run_id: str) -> tuple[DataFrame, DataFrame]:
+def silver_customers(
+    valid: DataFrame, key_ring, as_of: date, run_id: str, repeated: DataFrame | None = None
+) -> tuple[DataFrame, DataFrame]:
     """(minimised current customers, subject_ids whose latest CRM version is a deletion)."""
-    latest = latest_crm(valid)
+    latest = latest_crm(valid, repeated)
     live = minimise_customers(latest.filter(~F.coalesce(F.col("is_deleted"), F.lit(False))), key_ring, as_of)
     deleted = latest.filter(F.col("is_deleted")).select(
         pseudonym(F.col("customer_id"), key_ring).alias("subject_id"), "updated_at"

@@ -10,7 +10,7 @@ from seglib.ingest import dedup
 from seglib.ingest.contract import RAW_COLUMN, MissingColumnError, as_read, conform_to_contract, type_rule_sql
 from seglib.ingest.dedup import DEDUP_KEYS, dedup_events, latest_crm, latest_orders, with_net_amount
 from seglib.ingest.metrics import TableCounts, batch_counts
-from seglib.ingest.rules import REASONS, Rule, compile_rules, with_rule_failures
+from seglib.ingest.rules import REASONS, Rule, compile_rules, is_valid, with_rule_failures
 
 T0 = datetime(2026, 1, 1, 10, 0, 0)
 T1 = datetime(2026, 1, 1, 11, 0, 0)
@@ -164,7 +164,8 @@ def test_batch_counts_invariant_with_quarantine_and_duplicates(spark):
     ]
     rules = compile_rules(specs, T2)
     flagged = with_rule_failures(conform_to_contract(raw, "raw_consents"), rules)
-    counts = batch_counts(flagged, DEDUP_KEYS["raw_consents"], ["subject_id", "granted"], [r.name for r in rules])
+    repeated = dedup.repeated_keys(flagged.filter(is_valid()), DEDUP_KEYS["raw_consents"])
+    counts = batch_counts(flagged, repeated, ["subject_id", "granted"], [r.name for r in rules])
     assert (counts.read, counts.accepted, counts.quarantined, counts.duplicates) == (5, 2, 2, 1)
     assert counts.balanced
     assert counts.completeness == {"subject_id": 0.8, "granted": 0.8}
