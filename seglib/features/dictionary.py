@@ -30,12 +30,16 @@ def _rfm(cfg: FeaturesConfig) -> dict[str, str]:
     out["aov_365d"] = "Average order value: monetary_365d / frequency_365d; null without completed orders in 365 days."
     if cfg.rfm.enabled:
         n = cfg.rfm.score_bins
+        cuts = (
+            f"approximate quantile cut points over buyers (approxQuantile, relative rank error "
+            f"{cfg.rfm.quantile_relative_error:g}); a value equal to a cut point does not pass it"
+        )
         out |= {
-            "r_score": f"Recency score 1..{n} from approxQuantile cut points over buyers (lower recency = higher); "
-            "1 without completed orders. Thresholds are in the column metadata and returned with the run.",
-            "f_score": f"Frequency score 1..{n} on frequency_365d from approxQuantile cut points over buyers; 1 "
+            "r_score": f"Recency score 1..{n}: 1 + the cut points the recency is strictly below, {cuts}; 1 without "
+            "completed orders. Thresholds are in the column metadata and returned with the run.",
+            "f_score": f"Frequency score 1..{n}: 1 + the cut points frequency_365d is strictly above, {cuts}; 1 "
             "without completed orders.",
-            "m_score": f"Monetary score 1..{n} on monetary_365d from approxQuantile cut points over buyers.",
+            "m_score": f"Monetary score 1..{n}: 1 + the cut points monetary_365d is strictly above, {cuts}.",
             "rfm_cell": "Concatenated scores r,f,m, e.g. '545'.",
             "rfm_score": "Weighted sum of r_score, f_score and m_score (weights in features.rfm).",
         }
@@ -83,8 +87,9 @@ def _engagement(cfg: FeaturesConfig) -> dict[str, str]:
     weights = ", ".join(f"{k}={v}" for k, v in cfg.engagement.index_weights.items())
     out["engagement_index"] = (
         f"Weighted mean in [0,1] of inputs each divided by its population "
-        f"{cfg.engagement.index_normalisation_quantile} quantile and capped at 1 (weights: {weights}); a null "
-        "input (e.g. email_click_rate_90d without opens) counts as 0."
+        f"{cfg.engagement.index_normalisation_quantile} quantile (approximate: percentile_approx, relative rank "
+        f"error 1e-4) and capped at 1 (weights: {weights}); a null input (e.g. email_click_rate_90d without opens) "
+        "counts as 0."
     )
     return out
 
@@ -99,7 +104,8 @@ def _behaviour(cfg: FeaturesConfig) -> dict[str, str]:
         "onboarding_completed": f"1 if a signup event was followed by feature_use or purchase within "
         f"{b.onboarding_window_days} days (before the cut-off), 0 if not; null without a signup event.",
         "cart_abandonment_rate_90d": f"Share of add_to_cart/checkout events {W} not followed by a purchase within "
-        f"{b.cart_window_hours} hours; only events whose window closed before the cut-off count; null if none.",
+        f"{b.cart_window_hours} hours; only events whose window closed strictly before the cut-off count; null if "
+        "none.",
         "browse_depth_90d": "product_views_90d / sessions_90d; null without sessions.",
         "searches_per_session_90d": "searches_90d / sessions_90d; null without sessions.",
         "feature_uses_per_week_90d": "feature_uses_90d per week of the 90-day window; 0 if none.",
@@ -182,7 +188,9 @@ def data_dictionary_markdown(cfg: FeaturesConfig | None = None) -> str:
         "do not edit by hand.",
         "One row per subject currently consenting to `privacy.required_consent` (default `analytics`) per "
         "`snapshot_date`; point-in-time correct: only rows "
-        "strictly before `snapshot_date` 00:00 UTC are used.",
+        "strictly before `snapshot_date` 00:00 UTC are used. A CRM customer counts when signed up before "
+        "`snapshot_date` (without a signup date: last updated before the cut-off); its CRM attributes are silver's "
+        "current values (silver keeps no customer history yet).",
         "",
         "| column | description |",
         "|---|---|",
