@@ -23,8 +23,9 @@ import calendar
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,6 +57,7 @@ TEXT_COLUMNS = ("text_count", "sentiment_score", *[f"interest_{i}" for i in INTE
 TEXT_PREFIXES = ("interest_", "topic_")
 ONLY_SEGLIB = "(rows only in seglib)"
 ONLY_REFERENCE = "(rows only in reference)"
+CONFIG = str(Path(__file__).resolve().parent.parent / "conf" / "local.yaml")  # the config the table was built with
 USAGE = "python -m benchmarks.feature_reference <warehouse> <as_of YYYY-MM-DD> <workdir>"
 REL_TOLERANCE = 1e-9
 ABS_TOLERANCE = 1e-12
@@ -63,31 +65,24 @@ ABS_TOLERANCE = 1e-12
 
 @dataclass(frozen=True)
 class ReferenceParams:
-    """The features config as plain values (defaults: conf/features.yaml), plus privacy.required_consent."""
+    """The features config as plain values (from a ``FeaturesConfig``: the reference never reads seglib's defaults
+    from its own copy), plus privacy.required_consent."""
 
-    required_consent: str = "analytics"
-    lookback_days: int = 365
-    score_bins: int = 5
-    rfm_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    categories: tuple[str, ...] = ("electronics", "fashion", "home", "sports", "beauty", "books")
-    index_weights: Mapping[str, float] = field(
-        default_factory=lambda: {
-            "sessions_90d": 0.3,
-            "events_90d": 0.2,
-            "page_views_90d": 0.1,
-            "email_click_rate_90d": 0.2,
-            "frequency_90d": 0.2,
-        }
-    )
-    index_quantile: float = 0.95
-    cart_window_hours: int = 24
-    onboarding_window_days: int = 14
-    devices: tuple[str, ...] = ("desktop", "mobile", "tablet")
-    channels: tuple[str, ...] = ("web", "app", "email", "social")
-    clv_edges: tuple[float, ...] = (0.0, 100.0, 500.0, 2000.0)
-    clv_labels: tuple[str, ...] = ("none", "low", "medium", "high", "top")
+    required_consent: str
+    lookback_days: int
+    score_bins: int
+    rfm_weights: tuple[float, float, float]
+    categories: tuple[str, ...]
+    index_weights: Mapping[str, float]
+    index_quantile: float
+    cart_window_hours: int
+    onboarding_window_days: int
+    devices: tuple[str, ...]
+    channels: tuple[str, ...]
+    clv_edges: tuple[float, ...]
+    clv_labels: tuple[str, ...]
     # Subjects with texts only have a row when the text group is on (features.psychographics.enabled).
-    text_subjects: bool = True
+    text_subjects: bool
 
     @classmethod
     def from_config(cls, features: Any, required_consent: str = "analytics") -> ReferenceParams:
@@ -143,9 +138,9 @@ def _score(value: str, cuts: str, descending: bool) -> str:
     return f"(1 + len(list_filter({cuts}, lambda q: q {op} {value})))"
 
 
-def duckdb_features_sql(parquet_dir: str, as_of: date, output_path: str, params: ReferenceParams | None = None) -> str:
+def duckdb_features_sql(parquet_dir: str, as_of: date, output_path: str, params: ReferenceParams) -> str:
     """``COPY (one row per consenting subject, every non-text feature column) TO output_path`` in DuckDB SQL."""
-    p = params or ReferenceParams()
+    p = params
     as_of_day = calendar.timegm(as_of.timetuple()) // 86_400
     cut = as_of_day * MICROS_PER_DAY
 
@@ -363,7 +358,7 @@ COPY (
 
 
 def run_duckdb_features(
-    parquet_dir: str, as_of: date, output_path: str, threads: int = 2, params: ReferenceParams | None = None
+    parquet_dir: str, as_of: date, output_path: str, threads: int, params: ReferenceParams
 ) -> float:
     """Run the reference query in a fresh in-memory DuckDB with ``threads`` threads; returns its seconds."""
     import duckdb
@@ -455,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Export, run DuckDB (2 threads, timed), compare with seglib's snapshot and print the mismatches."""
     from pyspark.sql import functions as F
 
-    from seglib.config import SparkSettings
+    from seglib.config import SparkSettings, load_config
     from seglib.session import build_spark
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -468,7 +463,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     spark = build_spark(settings, app_name="seglib-feature-reference", warehouse_dir=warehouse)
     try:
         export_silver_parquet(spark, warehouse, parquet_dir)
-        seconds = run_duckdb_features(parquet_dir, as_of, output, threads=2)
+        cfg = load_config([CONFIG], [f"warehouse.path={warehouse}"])
+        params = ReferenceParams.from_config(cfg.features, cfg.privacy.required_consent)
+        seconds = run_duckdb_features(parquet_dir, as_of, output, 2, params)
         seglib_df = (
             spark.read.format("delta")
             .load(f"{warehouse}/features/subject_features")

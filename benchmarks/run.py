@@ -212,6 +212,19 @@ def bench_features(
     return m
 
 
+def alternating_runs(repeat: int, runners: dict[str, Callable[[], float]], phases: Phases) -> dict[str, list[float]]:
+    """Seconds of ``max(1, repeat)`` runs of each engine, alternating so background load hits all alike; each
+    engine's total goes to ``phases``."""
+    repeat = max(1, repeat)
+    log.info("phase %s: %d runs each", " vs ".join(runners), repeat)
+    runs: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(repeat):
+        for name, run in runners.items():
+            runs[name].append(run())
+    phases.seconds.update({f"{name} ({repeat} runs)": round(sum(times), 3) for name, times in runs.items()})
+    return runs
+
+
 def bench_rfm(
     spark: SparkSession, cfg: SeglibConfig, args: argparse.Namespace, workdir: Path, cores: int, phases: Phases
 ) -> dict[str, Any]:
@@ -223,13 +236,14 @@ def bench_rfm(
     orders, duck_out, spark_out = (str(workdir / "parquet" / p) for p in ("orders", "rfm_duckdb.parquet", "rfm_spark"))
     with phases.timed("export_orders_parquet (untimed in figures)"):
         read_table(spark, Warehouse.of(cfg).location("silver/orders")).write.mode("overwrite").parquet(orders)
-    repeat = max(1, args.repeat)
-    runs: dict[str, list[float]] = {"duckdb_rfm": [], "spark_rfm": []}
-    log.info("phase rfm: DuckDB and Spark, %d runs each", repeat)
-    for _ in range(repeat):  # alternate the engines so background load hits both alike
-        runs["duckdb_rfm"].append(stopwatch(run_duckdb_rfm, orders, args.as_of, duck_out, cores))
-        runs["spark_rfm"].append(stopwatch(run_spark_rfm, spark, orders, args.as_of, spark_out))
-    phases.seconds.update({f"{name} ({repeat} runs)": round(sum(times), 3) for name, times in runs.items()})
+    runs = alternating_runs(
+        args.repeat,
+        {
+            "duckdb_rfm": lambda: stopwatch(run_duckdb_rfm, orders, args.as_of, duck_out, cores),
+            "spark_rfm": lambda: stopwatch(run_spark_rfm, spark, orders, args.as_of, spark_out),
+        },
+        phases,
+    )
     with phases.timed("compare_rfm (untimed in figures)"):
         comparison = compare_rfm(spark.read.parquet(spark_out), spark.read.parquet(duck_out))
     duck, spark_best = min(runs["duckdb_rfm"]), min(runs["spark_rfm"])
@@ -278,12 +292,14 @@ def bench_feature_table(
         features = build_features(silver, no_text, args.as_of, required_consent=cfg.privacy.required_consent)
         features.write.mode("overwrite").parquet(str(spark_out))
 
-    repeat = max(1, args.repeat)
-    runs: dict[str, list[float]] = {"duckdb_features": [], "spark_features": []}
-    for _ in range(repeat):  # alternate the engines so background load hits both alike
-        runs["duckdb_features"].append(run_duckdb_features(str(silver_dir), args.as_of, str(duck_out), cores, params))
-        runs["spark_features"].append(stopwatch(spark_features))
-    phases.seconds.update({f"{name} ({repeat} runs)": round(sum(times), 3) for name, times in runs.items()})
+    runs = alternating_runs(
+        args.repeat,
+        {
+            "duckdb_features": lambda: run_duckdb_features(str(silver_dir), args.as_of, str(duck_out), cores, params),
+            "spark_features": lambda: stopwatch(spark_features),
+        },
+        phases,
+    )
     with phases.timed("compare_features (untimed in figures)"):
         seglib_table = spark.read.parquet(str(spark_out))
         parts = split_mismatches(compare_features(spark, seglib_table, str(duck_out), comparable_columns(seglib_table)))
