@@ -59,6 +59,30 @@ DEFAULT_LOG_FEATURES = [
     "text_count",
 ]
 
+# Shares of a subject's events (device, channel, daypart, weekday, category affinity): from a handful of events they
+# are extreme (0 or 1) by chance, which splits a sparse segment by noise. Smoothed towards the population's share.
+DEFAULT_SMOOTHED_SHARES = {
+    "events_90d": [
+        "device_share_desktop",
+        "device_share_mobile",
+        "channel_share_web",
+        "channel_share_app",
+        "channel_share_email",
+        "channel_share_social",
+        "daypart_share_night",
+        "daypart_share_morning",
+        "daypart_share_afternoon",
+        "daypart_share_evening",
+        "weekday_share",
+        "affinity_electronics",
+        "affinity_fashion",
+        "affinity_home",
+        "affinity_sports",
+        "affinity_beauty",
+        "affinity_books",
+    ]
+}
+
 
 class ClusteringConfig(StrictModel):
     algorithm: Literal["kmeans", "bisecting_kmeans", "gmm"] = "kmeans"
@@ -76,6 +100,15 @@ class ClusteringConfig(StrictModel):
         default_factory=lambda: list(DEFAULT_LOG_FEATURES),
         description="Heavy-tailed, non-negative features compressed with log1p before scaling.",
     )
+    smoothed_shares: dict[str, list[str]] = Field(
+        default_factory=lambda: {c: list(v) for c, v in DEFAULT_SMOOTHED_SHARES.items()},
+        description="Count column -> share features computed over (at most) that many events: each share becomes "
+        "(count * share + share_pseudo_count * population share) / (count + share_pseudo_count); a subject without "
+        "events gets the population share.",
+    )
+    share_pseudo_count: float = Field(
+        1.0, ge=0, description="Pseudo-events at the population share added to every subject's (0 = no smoothing)."
+    )
     scaler: Literal["standard", "robust"] = Field(
         "standard", description="Divide by the standard deviation, or by the interquartile range (robust)."
     )
@@ -87,7 +120,7 @@ class ClusteringConfig(StrictModel):
     criterion: Literal["auto", "bic", "stability", "silhouette"] = Field(
         "auto", description="auto = bic for gmm, else stability."
     )
-    seeds_per_k: int = Field(3, ge=1, description="Fits per k with different seeds; the best (lowest cost) is kept.")
+    seeds_per_k: int = Field(6, ge=1, description="Fits per k with different seeds; the best (lowest cost) is kept.")
     sample_size: int = Field(20000, ge=10, description="Rows (approximately) the k grid is fitted on.")
     stability_resamples: int = Field(
         3,
@@ -100,7 +133,7 @@ class ClusteringConfig(StrictModel):
         0.9, gt=0, le=1, description="stability criterion: the largest k whose stability reaches this wins."
     )
     silhouette_tolerance_se: float = Field(
-        1.0,
+        0.0,
         ge=0,
         description="silhouette criterion: the smallest k within this many standard errors of the best silhouette "
         "wins (one-standard-error rule; 0 = the highest silhouette).",
@@ -110,7 +143,11 @@ class ClusteringConfig(StrictModel):
         2, ge=1, description="Candidates (k values) of the grid fitted concurrently (Spark jobs from driver threads)."
     )
     min_cluster_share: float = Field(
-        0.01, ge=0, lt=1, description="A k leaving a cluster below this share of the sample is not chosen."
+        0.05,
+        ge=0,
+        lt=1,
+        description="A k leaving a cluster below this share of the sample is not chosen (a segment that small is "
+        "rarely worth a campaign, and is often a handful of odd rows split off).",
     )
 
     @model_validator(mode="after")
@@ -122,4 +159,12 @@ class ClusteringConfig(StrictModel):
         unknown = sorted(set(self.feature_weights) - set(self.features) - set(self.categorical_features))
         if unknown:
             raise ValueError(f"clustering.feature_weights names unknown features: {unknown}")
+        shares = [s for group in self.smoothed_shares.values() for s in group]
+        not_features = sorted(set(shares) - set(self.features))
+        # The default list names every share seglib computes; a feature list without some of them just skips those.
+        if not_features and "smoothed_shares" in self.model_fields_set:
+            raise ValueError(f"clustering.smoothed_shares names shares not in clustering.features: {not_features}")
+        twice = sorted({s for s in shares if shares.count(s) > 1})
+        if twice:
+            raise ValueError(f"clustering.smoothed_shares lists shares under two counts: {twice}")
         return self

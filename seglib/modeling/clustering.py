@@ -33,6 +33,7 @@ class ClusteringResult:
     columns: FeatureColumns
     selection: SelectionSummary
     dropped_features: dict[str, str] = field(default_factory=dict)
+    count_cols: list[str] = field(default_factory=list)  # read by the share smoothing only (not in the vector)
 
     @property
     def k(self) -> int:
@@ -40,7 +41,8 @@ class ClusteringResult:
 
     @property
     def feature_cols(self) -> list[str]:
-        return self.columns.all
+        """Every column the model reads."""
+        return [*self.columns.all, *[c for c in self.count_cols if c not in self.columns.all]]
 
     @property
     def vector_names(self) -> list[str]:
@@ -86,12 +88,20 @@ def selector(cfg: ClusteringConfig) -> SegmentSelector:
     )
 
 
+def smoothing_counts(cfg: ClusteringConfig) -> list[str]:
+    """The count columns the share smoothing reads (those of shares the model uses)."""
+    if cfg.share_pseudo_count <= 0:
+        return []
+    return sorted(c for c, shares in cfg.smoothed_shares.items() if set(shares) & set(cfg.features))
+
+
 def fit_clustering(features: DataFrame, cfg: ClusteringConfig) -> ClusteringResult:
     """Fit the feature space once and the k selection on it; all-null or constant features are dropped (logged)."""
-    wanted = [*cfg.features, *cfg.categorical_features]
+    counts = smoothing_counts(cfg)
+    wanted = [*cfg.features, *cfg.categorical_features, *counts]
     missing = sorted(set(wanted) - set(features.columns))
     if missing:
-        raise ValueError(f"clustering.features not in the feature table: {missing}")
+        raise ValueError(f"clustering features or share counts not in the feature table: {missing}")
     columns, dropped = inspect_features(features, list(cfg.features), list(cfg.categorical_features))
     for name, reason in dropped.items():
         log.warning("clustering: feature %s dropped from the model (%s in this snapshot)", name, reason)
@@ -105,12 +115,13 @@ def fit_clustering(features: DataFrame, cfg: ClusteringConfig) -> ClusteringResu
     # In an order fixed by the feature values, not by the pseudonyms: the Imputer's medians (approximate quantiles)
     # and everything fitted after them are then the same whatever the key. Cached, so the stages are planned on the
     # cached relation (planning them over the ordering's plan exhausted Catalyst's constraint propagation).
-    rows = canonical_order(features.select(*columns.all), columns.all).cache()
+    used = [*columns.all, *[c for c in counts if c not in columns.all]]
+    rows = canonical_order(features.select(*used), used).cache()
     try:
         model = Pipeline(stages=stages).fit(rows)
     finally:
         rows.unpersist()
-    return ClusteringResult(model, columns, model.stages[-1].selection, dropped)
+    return ClusteringResult(model, columns, model.stages[-1].selection, dropped, counts)
 
 
 def selector_model(model: PipelineModel) -> SegmentSelectorModel:

@@ -1,8 +1,8 @@
 """The feature space clustering works in: Spark ML stages saved inside the fitted PipelineModel.
 
-cast (+ log1p of heavy-tailed columns) -> median imputation -> one-hot of categorical columns (missing = a level)
--> assembly -> standard or robust scaling -> optional per-feature weights -> optional PCA. Fitted once per model:
-the k grid works on the transformed vectors.
+additive smoothing of event shares (seglib.modeling.smoothing) -> cast (+ log1p of heavy-tailed columns) -> median
+imputation -> one-hot of categorical columns (missing = a level) -> assembly -> standard or robust scaling ->
+optional per-feature weights -> optional PCA. Fitted once per model: the k grid works on the transformed vectors.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from seglib.config.modeling import ClusteringConfig
+from seglib.modeling.smoothing import ShareSmoother
 
 FEATURES_COL = "features"
 SCALED_COL = "features_scaled"
@@ -94,14 +95,29 @@ def inspect_features(
 
 def feature_space_stages(columns: FeatureColumns, cfg: ClusteringConfig) -> list:
     """Unfitted stages turning the feature table's columns into the ``features`` vector the clusterer uses."""
+    stages: list = []
+    source = {c: c for c in columns.numeric}
+    if cfg.share_pseudo_count > 0:
+        for count, shares in cfg.smoothed_shares.items():
+            used = [c for c in shares if c in source]
+            if used:
+                outputs = [f"{c}__smoothed" for c in used]
+                smoother = ShareSmoother(
+                    inputCols=used, outputCols=outputs, countCol=count, pseudoCount=cfg.share_pseudo_count
+                )
+                stages.append(smoother)
+                source |= dict(zip(used, outputs, strict=True))
     logged = set(cfg.log_features)
-    casts = [
-        f"log1p(greatest(CAST(`{c}` AS DOUBLE), 0D)) AS `{c}__num`"
-        if c in logged
-        else f"CAST(`{c}` AS DOUBLE) AS `{c}__num`"
-        for c in columns.numeric
-    ] + [f"CAST(`{c}` AS STRING) AS `{c}__str`" for c in columns.categorical]
-    stages: list = [SQLTransformer(statement=f"SELECT *, {', '.join(casts)} FROM __THIS__")]
+
+    def numeric(c: str) -> str:
+        value = f"CAST(`{source[c]}` AS DOUBLE)"
+        # A null stays null for the Imputer: greatest() skips nulls, so log1p(greatest(NULL, 0)) would be 0 (a
+        # never-buyer's recency would read "bought today").
+        return f"IF({value} IS NULL, NULL, log1p(greatest({value}, 0D)))" if c in logged else value
+
+    casts = [f"{numeric(c)} AS `{c}__num`" for c in columns.numeric]
+    casts += [f"CAST(`{c}` AS STRING) AS `{c}__str`" for c in columns.categorical]
+    stages.append(SQLTransformer(statement=f"SELECT *, {', '.join(casts)} FROM __THIS__"))
     vector_inputs: list[str] = []
     if columns.numeric:
         imputed = [f"{c}__imputed" for c in columns.numeric]

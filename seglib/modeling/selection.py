@@ -291,7 +291,8 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
             dims = len(sample.first()[0])
             grid = list(self._grid(sample_rows))
             with ThreadPoolExecutor(max_workers=min(self.getOrDefault(self.parallelism), len(grid))) as pool:
-                candidates = list(pool.map(lambda k: self._candidate(sample, k, sample_rows, dims), grid))
+                fitted = list(pool.map(lambda k: self._candidate(sample, k, sample_rows, dims), grid))
+            candidates = [candidate for candidate, _ in fitted]
             for candidate in candidates:
                 log.info("k=%d %s", candidate.k, json.dumps(_rounded(candidate)))
             chosen, reason = choose_k(
@@ -315,8 +316,17 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
             elbow_k=elbow_knee({c.k: c.cost for c in candidates}),
         )
         log.info("k selection: %s", reason)
-        final, seed, _ = self._best_fit(data, chosen, self.getPredictionCol(), self.getProbabilityCol())
-        log.info("refitted k=%d on %d rows (seed %d)", chosen, rows, seed)
+        if sample_rows == rows:
+            # The grid already fitted every row: its best fit of the chosen k is the final model (a refit would only
+            # repeat it, and on another partitioning could land in another local optimum than the one scored).
+            final = next(model for candidate, model in fitted if candidate.k == chosen)
+            final.setPredictionCol(self.getPredictionCol())
+            if self.getAlgorithm() == "gmm":
+                final.setProbabilityCol(self.getProbabilityCol())
+            log.info("k=%d fitted on all %d rows in the grid (seed %d)", chosen, rows, best.seed)
+        else:
+            final, seed, _ = self._best_fit(data, chosen, self.getPredictionCol(), self.getProbabilityCol())
+            log.info("refitted k=%d on %d rows (seed %d)", chosen, rows, seed)
         model = SegmentSelectorModel(final, summary)
         return self._copyValues(model)
 
@@ -324,7 +334,7 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         k_max = min(self.getOrDefault(self.kMax), max(self.getOrDefault(self.kMin), rows - 1))
         return range(self.getOrDefault(self.kMin), k_max + 1)
 
-    def _candidate(self, sample: DataFrame, k: int, rows: int, dims: int) -> Candidate:
+    def _candidate(self, sample: DataFrame, k: int, rows: int, dims: int) -> tuple[Candidate, Model]:
         model, seed, cost = self._best_fit(sample, k, "_grid_cluster")
         scored = model.transform(sample)
         sizes = [r["count"] for r in scored.groupBy("_grid_cluster").count().collect()]
@@ -339,7 +349,7 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
             bic=gmm_bic(cost, k, dims, rows) if self.getAlgorithm() == "gmm" else None,
             min_share=(min(sizes) / rows if len(sizes) == k else 0.0),
         )
-        return candidate
+        return candidate, model
 
 
 def _rounded(candidate: Candidate) -> dict[str, float]:

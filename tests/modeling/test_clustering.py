@@ -171,6 +171,19 @@ def test_feature_weights_must_name_features():
         _cfg(feature_weights={"nope": 2.0})
 
 
+def test_smoothed_shares_must_be_features_once_each():
+    with pytest.raises(ValueError, match=r"not in clustering\.features"):
+        _cfg(smoothed_shares={"visits": ["nope"]})
+    with pytest.raises(ValueError, match="under two counts"):
+        _cfg(smoothed_shares={"visits": ["spend"], "other": ["spend"]})
+    assert _cfg().smoothed_shares  # the default list names shares this model does not use: skipped, no error
+
+
+def test_share_count_column_must_be_in_the_feature_table(three_blobs):
+    with pytest.raises(ValueError, match=r"share counts not in the feature table: \['events'\]"):
+        fit_clustering(three_blobs, _cfg(smoothed_shares={"events": ["visits"]}))
+
+
 def test_silhouette_with_se_reproduces_sparks_evaluator(spark):
     from pyspark.ml.evaluation import ClusteringEvaluator
     from pyspark.ml.linalg import Vectors
