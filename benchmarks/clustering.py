@@ -7,8 +7,11 @@ truth is known per row. Both engines follow the same protocol:
 1. a seeded random sample of ``clustering.sample_size`` rows;
 2. for every k in ``[k_min, k_max]``: ``seeds_per_k`` KMeans fits on the sample (lowest cost kept), silhouette
    (squared Euclidean, as Spark's ClusteringEvaluator) and its standard error on ``silhouette_sample_size`` rows;
-3. k = the smallest k within ``silhouette_tolerance_se`` standard errors of the highest silhouette;
+3. k = the smallest k within ``silhouette_tolerance_se`` standard errors of the highest silhouette (0 by default:
+   the highest), among the k whose smallest cluster holds at least ``min_cluster_share`` of the sample;
 4. the chosen k refitted on all rows (``seeds_per_k`` fits, lowest cost kept) and every row assigned.
+
+The matrix is already numeric and scaled, so only the selection is compared, not seglib's feature-space stages.
 
 Spark runs ``SegmentSelector`` (seglib's estimator) with the stability score switched off
 (``stabilityResamples=0``: the silhouette criterion does not use it, and scikit-learn has no counterpart); its time
@@ -88,10 +91,13 @@ def sklearn_select_and_fit(x: np.ndarray, cfg: Any, seed: int) -> tuple[int, np.
     for k in range(cfg.k_min, cfg.k_max + 1):
         model = KMeans(k, n_init=cfg.seeds_per_k, max_iter=cfg.max_iter, random_state=seed).fit(sample)
         s = silhouette_samples(sil_rows, model.predict(sil_rows), metric="sqeuclidean")
-        candidates.append({"k": k, "silhouette": float(s.mean()), "se": float(s.std(ddof=1) / np.sqrt(len(s)))})
-    best = max(candidates, key=lambda c: c["silhouette"])
+        min_share = np.bincount(model.labels_, minlength=k).min() / len(sample)
+        se = float(s.std(ddof=1) / np.sqrt(len(s)))
+        candidates.append({"k": k, "silhouette": float(s.mean()), "se": se, "min_share": float(min_share)})
+    eligible = [c for c in candidates if c["min_share"] >= cfg.min_cluster_share] or candidates
+    best = max(eligible, key=lambda c: c["silhouette"])
     floor = best["silhouette"] - cfg.silhouette_tolerance_se * best["se"]
-    k = min(c["k"] for c in candidates if c["silhouette"] >= floor)
+    k = min(c["k"] for c in eligible if c["silhouette"] >= floor)
     final = KMeans(k, n_init=cfg.seeds_per_k, max_iter=cfg.max_iter, random_state=seed).fit(x)
     return k, final.labels_, candidates
 
@@ -139,6 +145,8 @@ def bench_clustering(spark: SparkSession, cfg: SeglibConfig, args: argparse.Name
         "cluster_grid": f"{ccfg.k_min}..{ccfg.k_max}",
         "cluster_sample_size": ccfg.sample_size,
         "cluster_seeds_per_k": ccfg.seeds_per_k,
+        "cluster_tolerance_se": ccfg.silhouette_tolerance_se,
+        "cluster_min_share": ccfg.min_cluster_share,
     }
     sizes = [args.cluster_rows] + ([] if args.skip_2n else [2 * args.cluster_rows])
     for i, rows in enumerate(sizes):
@@ -186,7 +194,8 @@ def clustering_rows(m: dict[str, Any], fmt: Any) -> list[tuple[str, str]]:
         (
             "clustering protocol",
             f"k = {m['cluster_grid']}, sample {fmt(m['cluster_sample_size'])}, "
-            f"{m['cluster_seeds_per_k']} seeds per k, silhouette + 1-SE rule, refit on all rows",
+            f"{m['cluster_seeds_per_k']} seeds per k, highest silhouette (within {m['cluster_tolerance_se']:g} SE), "
+            f"no cluster under {m['cluster_min_share']:.0%}, refit on all rows",
         ),
         ("Spark k selection + final fit seconds (N)", fmt(m["spark_cluster_seconds_n"])),
         ("scikit-learn k selection + final fit seconds (N)", fmt(m["sklearn_cluster_seconds_n"])),

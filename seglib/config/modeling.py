@@ -140,7 +140,7 @@ class ClusteringConfig(StrictModel):
     )
     silhouette_sample_size: int = Field(5000, ge=10, description="Rows the silhouette of each k is computed on.")
     parallelism: int = Field(
-        2, ge=1, description="Candidates (k values) of the grid fitted concurrently (Spark jobs from driver threads)."
+        4, ge=1, description="Fits (one per k and seed) run concurrently (Spark jobs from driver threads)."
     )
     min_cluster_share: float = Field(
         0.05,

@@ -4,11 +4,11 @@ The k grid runs on a seeded sample of ``sampleSize`` rows; every k is fitted wit
 scored by criteria that do not favour small k: BIC (GMM), stability (mean pairwise ARI of fits on random
 subsamples, predicted on the whole sample), silhouette on a sample and the elbow knee of the cost curve. Stability
 costs ``stabilityResamples`` extra fits per k, so the grid computes it only when it is the criterion; otherwise it is
-computed for the chosen k alone (a diagnostic the champion gate can use). The candidates of the grid are fitted
+computed for the chosen k alone (a diagnostic the champion gate can use). The grid's fits, one per (k, seed), run
 ``parallelism`` at a time (Spark jobs from driver threads, as ``CrossValidator`` does): on a small sample a fit is
 mostly per-job latency, which concurrent jobs overlap. Every fit is seeded, so the result does not depend on the
-order the threads finish in. The chosen k is refitted on all rows. The model wraps that clustering model and its
-selection summary; both save and load with the enclosing PipelineModel.
+order the threads finish in. The chosen k is refitted on all rows (unless the sample already is every row). The
+model wraps that clustering model and its selection summary; both save and load with the enclosing PipelineModel.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class _SelectorParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol, HasSe
         TypeConverters.toFloat,
     )
     parallelism: Param[int] = Param(
-        Params._dummy(), "parallelism", "candidates (k values) of the grid fitted concurrently", TypeConverters.toInt
+        Params._dummy(), "parallelism", "fits (one per k and seed) run concurrently", TypeConverters.toInt
     )
 
     def __init__(self, *args, **kwargs) -> None:
@@ -235,14 +235,30 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         base = self.getSeed()
         return [base + 7919 * i for i in range(self.getOrDefault(self.seedsPerK))]
 
-    def _best_fit(self, data: DataFrame, k: int, prediction_col: str, probability_col: str | None = None):
-        """The best of ``seedsPerK`` fits (lowest cost): (model, seed, cost)."""
-        best = None
-        for seed in self._seeds():
-            model = self._clusterer(k, seed, prediction_col, probability_col).fit(data)
-            cost = model_cost(model)
-            if best is None or cost < best[2]:
-                best = (model, seed, cost)
+    def _best_fits(
+        self,
+        pool: ThreadPoolExecutor,
+        data: DataFrame,
+        ks: Sequence[int],
+        prediction_col: str,
+        probability_col: str | None = None,
+    ) -> dict[int, tuple[Model, int, float]]:
+        """k -> the best of its ``seedsPerK`` fits (lowest cost; ties: the earlier seed): (model, seed, cost).
+
+        Every (k, seed) fit is a task of ``pool``, so fits of one k overlap too, and a slow k does not hold a thread
+        while others wait. The result does not depend on the order they finish in.
+        """
+        seeds = self._seeds()
+        tasks = [(k, seed) for k in ks for seed in seeds]
+
+        def fit(task: tuple[int, int]) -> tuple[Model, float]:
+            model = self._clusterer(task[0], task[1], prediction_col, probability_col).fit(data)
+            return model, model_cost(model)
+
+        best: dict[int, tuple[Model, int, float]] = {}
+        for (k, seed), (model, cost) in zip(tasks, pool.map(fit, tasks), strict=True):
+            if k not in best or cost < best[k][2]:
+                best[k] = (model, seed, cost)
         return best
 
     def _stability(self, sample: DataFrame, k: int) -> float | None:
@@ -290,9 +306,9 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
             sample_rows = sample.count()
             dims = len(sample.first()[0])
             grid = list(self._grid(sample_rows))
-            with ThreadPoolExecutor(max_workers=min(self.getOrDefault(self.parallelism), len(grid))) as pool:
-                fitted = list(pool.map(lambda k: self._candidate(sample, k, sample_rows, dims), grid))
-            candidates = [candidate for candidate, _ in fitted]
+            with ThreadPoolExecutor(max_workers=self.getOrDefault(self.parallelism)) as pool:
+                best_fits = self._best_fits(pool, sample, grid, "_grid_cluster")
+                candidates = list(pool.map(lambda k: self._candidate(sample, k, best_fits[k], sample_rows, dims), grid))
             for candidate in candidates:
                 log.info("k=%d %s", candidate.k, json.dumps(_rounded(candidate)))
             chosen, reason = choose_k(
@@ -319,13 +335,15 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         if sample_rows == rows:
             # The grid already fitted every row: its best fit of the chosen k is the final model (a refit would only
             # repeat it, and on another partitioning could land in another local optimum than the one scored).
-            final = next(model for candidate, model in fitted if candidate.k == chosen)
+            final = best_fits[chosen][0]
             final.setPredictionCol(self.getPredictionCol())
             if self.getAlgorithm() == "gmm":
                 final.setProbabilityCol(self.getProbabilityCol())
             log.info("k=%d fitted on all %d rows in the grid (seed %d)", chosen, rows, best.seed)
         else:
-            final, seed, _ = self._best_fit(data, chosen, self.getPredictionCol(), self.getProbabilityCol())
+            with ThreadPoolExecutor(max_workers=self.getOrDefault(self.parallelism)) as pool:
+                fits = self._best_fits(pool, data, [chosen], self.getPredictionCol(), self.getProbabilityCol())
+            final, seed, _ = fits[chosen]
             log.info("refitted k=%d on %d rows (seed %d)", chosen, rows, seed)
         model = SegmentSelectorModel(final, summary)
         return self._copyValues(model)
@@ -334,8 +352,10 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         k_max = min(self.getOrDefault(self.kMax), max(self.getOrDefault(self.kMin), rows - 1))
         return range(self.getOrDefault(self.kMin), k_max + 1)
 
-    def _candidate(self, sample: DataFrame, k: int, rows: int, dims: int) -> tuple[Candidate, Model]:
-        model, seed, cost = self._best_fit(sample, k, "_grid_cluster")
+    def _candidate(
+        self, sample: DataFrame, k: int, best_fit: tuple[Model, int, float], rows: int, dims: int
+    ) -> Candidate:
+        model, seed, cost = best_fit
         scored = model.transform(sample)
         sizes = [r["count"] for r in scored.groupBy("_grid_cluster").count().collect()]
         silhouette, silhouette_se = self._silhouette(scored, "_grid_cluster", rows)
@@ -349,7 +369,7 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
             bic=gmm_bic(cost, k, dims, rows) if self.getAlgorithm() == "gmm" else None,
             min_share=(min(sizes) / rows if len(sizes) == k else 0.0),
         )
-        return candidate, model
+        return candidate
 
 
 def _rounded(candidate: Candidate) -> dict[str, float]:

@@ -87,7 +87,7 @@ def test_saved_pipeline_loads_and_assigns_the_same_clusters(three_blobs, fitted,
 def test_same_seed_gives_the_same_selection_and_assignments_whatever_the_grid_parallelism(
     three_blobs, fitted, assigned
 ):
-    assert _cfg().parallelism == 2  # the fixture fitted two k values at a time; this refit one
+    assert _cfg().parallelism > 1  # the fixture's grid ran several fits at a time; this one runs them one by one
     again = fit_clustering(
         three_blobs,
         _cfg(features=["spend", "visits", "empty", "same"], categorical_features=["plan"], seed=3, parallelism=1),

@@ -1,8 +1,8 @@
 """k selection on generated worlds with 4 and 6 planted segments: the same defaults must find either number.
 
 Each world runs the real stages (generator -> ingest -> features) and fits the clustering with the default feature
-space and selection; only the world's size and the k grid's upper end (k_max 8, still two past the larger truth)
-are set for time. No anonymous visitors: every subject is in one planted segment. 600 customers with 60 events each
+space and selection; only the world's size and the k grid's upper end (k_max 7, one past the larger truth) are set
+for time. No anonymous visitors: every subject is in one planted segment. 600 customers with 60 events each
 (453 consenting subjects): smaller worlds are ambiguous to the silhouette itself (README, "Other planted worlds").
 """
 
@@ -41,7 +41,7 @@ def world(request, spark, tmp_path_factory):
         "generator.events_per_customer=60",
         "generator.anonymous_share=0",
         f"generator.end_date={AS_OF.isoformat()}",
-        "clustering.k_max=8",
+        "clustering.k_max=7",
     ]
     cfg = load_config(["conf/local.yaml"], overrides)
     ctx = RunContext.create(as_of=AS_OF, run_id=f"world{n}")
