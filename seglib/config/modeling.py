@@ -61,27 +61,9 @@ DEFAULT_LOG_FEATURES = [
 
 # Shares of a subject's events (device, channel, daypart, weekday, category affinity): from a handful of events they
 # are extreme (0 or 1) by chance, which splits a sparse segment by noise. Smoothed towards the population's share.
-DEFAULT_SMOOTHED_SHARES = {
-    "events_90d": [
-        "device_share_desktop",
-        "device_share_mobile",
-        "channel_share_web",
-        "channel_share_app",
-        "channel_share_email",
-        "channel_share_social",
-        "daypart_share_night",
-        "daypart_share_morning",
-        "daypart_share_afternoon",
-        "daypart_share_evening",
-        "weekday_share",
-        "affinity_electronics",
-        "affinity_fashion",
-        "affinity_home",
-        "affinity_sports",
-        "affinity_beauty",
-        "affinity_books",
-    ]
-}
+# Affinities are shares of the categorised part of the 90-day events: counting all of them smooths those a little less.
+SHARE_PREFIXES = ("device_share_", "channel_share_", "daypart_share_", "weekday_share", "affinity_")
+DEFAULT_SMOOTHED_SHARES = {"events_90d": [f for f in DEFAULT_FEATURES if f.startswith(SHARE_PREFIXES)]}
 
 
 class ClusteringConfig(StrictModel):
