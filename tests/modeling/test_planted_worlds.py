@@ -40,6 +40,7 @@ def world(request, spark, tmp_path_factory):
         "generator.customers=600",
         "generator.events_per_customer=60",
         "generator.anonymous_share=0",
+        "generator.partitions=1",  # the same rows in fewer tasks (the generator does not depend on its partitioning)
         f"generator.end_date={AS_OF.isoformat()}",
         "clustering.k_max=7",
     ]
