@@ -9,16 +9,36 @@ export SEGLIB_JARS_DIR ?= $(CURDIR)/jars/lib
 # The demo's pseudonymization key lives outside git (see README "Privacy"); real runs set SEGLIB_PSEUDONYM_KEY.
 DEMO_KEY := .seglib/pseudonym.key
 
-.PHONY: install jars demo test test-fast lint bench clean help
+# The Spark 3.5 line (Delta 3.3, Spark NLP 5.5): a second environment, built on demand by `make test-spark35`.
+VENV35 := .venv-spark35
+BIN35 := $(VENV35)/bin
+STAMP35 := $(VENV35)/.installed
+JARS35 := jars/spark35/lib/.resolved
+
+.PHONY: install install-spark35 demo test test-fast test-spark35 lint bench clean help
 
 help:
-	@echo "make demo | make test | make lint | make bench | make clean"
+	@echo "make demo | make test | make test-spark35 | make lint | make bench | make clean"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints/spark41.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -c constraints/spark41.txt -e ".[dev]"
 	@touch $@
+
+$(STAMP35): pyproject.toml constraints/spark35.txt
+	test -x $(BIN35)/python || $(PY) -m venv $(VENV35)
+	$(BIN35)/pip install -q --upgrade pip
+	$(BIN35)/pip install -q -c constraints/spark35.txt -e ".[dev]"
+	@touch $@
+
+$(JARS35): jars/spark35/pom.xml
+	@command -v mvn >/dev/null || { echo "Maven (mvn) is required to resolve the Spark 3.5 line's jars: apt-get install maven"; exit 1; }
+	rm -rf jars/spark35/lib
+	mvn -q -B -f jars/spark35/pom.xml dependency:copy-dependencies
+	@touch $@
+
+install-spark35: $(STAMP35) $(JARS35)
 
 $(JARS): jars/pom.xml
 	@command -v mvn >/dev/null || { echo "Maven (mvn) is required to resolve the Delta jars: apt-get install maven"; exit 1; }
@@ -42,8 +62,17 @@ demo: install $(DEMO_KEY)
 # slowest tests are listed last.
 PYTEST := $(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
-test: install
+# Both Spark lines: the main suite on Spark 4.1, then the Spark 3.5 profile's tests (tests/spark35, Spark NLP).
+test: install install-spark35
 	$(PYTEST) $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-spark35
+
+# tests/spark35 is collected only under pyspark 3.5 (its conftest); the other tests belong to the 4.1 run. They run
+# offline: in a new network namespace (util-linux `unshare`, as an unprivileged user) holding only loopback, so a
+# pass proves that no annotator downloads anything (test_the_network_is_cut_off checks the cut).
+OFFLINE := unshare --map-root-user --net sh -c 'ip link set lo up && exec "$$0" "$$@"'
+test-spark35: install-spark35
+	SEGLIB_JARS_DIR=$(CURDIR)/jars/spark35/lib $(OFFLINE) $(BIN35)/pytest -q --durations=5 tests/spark35 $(PYTEST35_ARGS)
 
 test-fast: install
 	$(PYTEST) -m "not e2e" $(PYTEST_ARGS)

@@ -10,6 +10,7 @@ from benchmarks.clustering import clustering_rows
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SPARK_VS_DUCKDB_TARGET = 4.0
+PARTIAL_RUN_TABLES = {"clustering": "latest-clustering.md", "ingest": "latest-ingest.md"}
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -27,7 +28,8 @@ def _fmt(value: Any, digits: int = 2) -> str:
 def markdown_table(result: dict[str, Any]) -> str:
     """The headline figures, one metric a row, with the environment in a line above."""
     env, m = result["environment"], result["metrics"]
-    rows = pipeline_rows(result, m, env) if "raw_events" in m else []
+    rows = ingest_rows(result, m, env) if "raw_events" in m else []
+    rows += pipeline_rows(m) if "feature_rows_n" in m else []
     rows += clustering_rows(m, _fmt)
     rows += [
         ("JVM peak RSS MB", _fmt(m.get("jvm_peak_rss_mb"), 0)),
@@ -48,17 +50,29 @@ def markdown_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pipeline_rows(result: dict[str, Any], m: dict[str, Any], env: dict[str, Any]) -> list[tuple[str, str]]:
-    """Rows of the ingest / feature / RFM phases."""
-    ratio = m.get("spark_rfm_vs_duckdb")
-    verdict = "n/a" if ratio is None else ("ok" if ratio <= SPARK_VS_DUCKDB_TARGET else "above target")
+def ingest_rows(result: dict[str, Any], m: dict[str, Any], env: dict[str, Any]) -> list[tuple[str, str]]:
+    """Rows of the generate / ingest phases and the ingest floor."""
+    per_core = f"/ s / core ({env['cores']} cores)"
     return [
         ("raw events generated (actual / target)", f"{_fmt(m['raw_events'])} / {_fmt(result['args']['events'])}"),
         ("generate seconds", _fmt(m["generate_seconds"])),
         ("ingest seconds (full refresh)", _fmt(m["ingest_seconds"])),
         ("ingest raw events / s", _fmt(m["ingest_events_per_second"], 0)),
-        (f"ingest raw events / s / core ({env['cores']} cores)", _fmt(m["ingest_events_per_second_per_core"], 0)),
+        (f"ingest raw events {per_core}", _fmt(m["ingest_events_per_second_per_core"], 0)),
         ("ingest raw rows / s (all five tables)", _fmt(m["ingest_rows_per_second"], 0)),
+        (f"floor: raw events copied to Delta {per_core}", _fmt(m.get("floor_copy_events_per_second_per_core"), 0)),
+        (
+            f"floor: copied with 4 pseudonymized ids {per_core}",
+            _fmt(m.get("floor_pseudonymized_copy_events_per_second_per_core"), 0),
+        ),
+    ]
+
+
+def pipeline_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
+    """Rows of the feature / RFM phases."""
+    ratio = m.get("spark_rfm_vs_duckdb")
+    verdict = "n/a" if ratio is None else ("ok" if ratio <= SPARK_VS_DUCKDB_TARGET else "above target")
+    return [
         ("feature subjects (N)", _fmt(m["feature_rows_n"])),
         ("feature build seconds (N)", _fmt(m["features_n_seconds"])),
         ("feature build seconds (2N)", _fmt(m.get("features_2n_seconds"))),
@@ -89,7 +103,7 @@ def write_results(result: dict[str, Any], results_dir: Path = RESULTS_DIR) -> tu
     results_dir.mkdir(parents=True, exist_ok=True)
     json_path = results_dir / f"{result['timestamp']}.json"
     json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    # A clustering-only run (--only clustering) keeps the pipeline's latest.md.
-    md_path = results_dir / ("latest.md" if "raw_events" in result["metrics"] else "latest-clustering.md")
+    # A partial run (--only clustering / ingest) keeps the full run's latest.md.
+    md_path = results_dir / PARTIAL_RUN_TABLES.get(result["args"].get("only", "all"), "latest.md")
     md_path.write_text(markdown_table(result))
     return json_path, md_path

@@ -52,9 +52,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results-dir", type=Path, default=None, help="default: benchmarks/results")
     p.add_argument(
         "--only",
-        choices=["all", "pipeline", "clustering"],
+        choices=["all", "pipeline", "ingest", "clustering"],
         default="all",
-        help="all (default) | pipeline (ingest, features, RFM) | clustering (k selection vs scikit-learn)",
+        help="all (default) | pipeline (ingest, features, RFM) | ingest (generate, floor, ingest) | clustering "
+        "(k selection vs scikit-learn)",
     )
     p.add_argument("--cluster-rows", type=int, default=1_000_000, help="clustering matrix rows N (default 1000000)")
     p.add_argument("--cluster-dims", type=int, default=20, help="clustering matrix features (default 20)")
@@ -153,6 +154,33 @@ def peak_rss_mb() -> dict[str, float | None]:
     except OSError:
         return {"python_peak_rss_mb": python_mb, "jvm_peak_rss_mb": None}
     return {"python_peak_rss_mb": python_mb, "jvm_peak_rss_mb": jvm_kb / 1024 if jvm_kb else None}
+
+
+# The raw event columns silver events carry as pseudonyms (seglib.ingest.silver.silver_events).
+EVENT_ID_COLUMNS = ("event_id", "anonymous_id", "customer_id", "session_id")
+
+
+def bench_ingest_floor(spark: SparkSession, cfg: SeglibConfig, workdir: Path, cores: int, phases: Phases) -> dict:
+    """What ingest cannot beat on this machine: raw events copied to Delta as they are, then copied with their four
+    identifiers pseudonymized (seglib's HMAC) and nothing else: no validation, de-duplication, identity or metrics."""
+    from pyspark.sql import functions as F
+
+    from seglib.delta_io import read_table
+    from seglib.privacy.keys import load_key_ring
+    from seglib.privacy.pseudonymize import pseudonym
+    from seglib.tables import Warehouse
+
+    raw = read_table(spark, Warehouse.of(cfg).location("raw/raw_events"))
+    key_ring = load_key_ring(cfg.privacy)
+    hashed = raw.withColumns({c: pseudonym(F.col(c), key_ring) for c in EVENT_ID_COLUMNS})
+    events = raw.count()
+    m: dict[str, Any] = {}
+    for name, df in (("floor_copy", raw), ("floor_pseudonymized_copy", hashed)):
+        with phases.timed(f"{name} (reference, not ingest)"):
+            df.write.format("delta").mode("overwrite").save(str(workdir / "floor" / name))
+        m[f"{name}_events_per_second_per_core"] = events / phases.seconds[f"{name} (reference, not ingest)"] / cores
+    shutil.rmtree(workdir / "floor", ignore_errors=True)
+    return m
 
 
 def bench_ingest(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, cores: int, phases: Phases) -> dict[str, Any]:
@@ -327,8 +355,10 @@ def run_benchmarks(
     cores = cores_of(args.master)
     ctx = RunContext.create(args.as_of, run_id="bench")
     m: dict[str, Any] = {}
-    if args.only in ("all", "pipeline"):
+    if args.only in ("all", "pipeline", "ingest"):
         m |= bench_ingest(spark, cfg, ctx, cores, phases)
+        m |= bench_ingest_floor(spark, cfg, workdir, cores, phases)
+    if args.only in ("all", "pipeline"):
         m |= bench_features(spark, cfg, ctx, args, workdir, phases)
         m |= bench_rfm(spark, cfg, args, workdir, cores, phases)
         m |= bench_feature_table(spark, cfg, args, workdir, cores, phases)

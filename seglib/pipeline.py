@@ -56,6 +56,7 @@ class FeaturesResult:
     location: str
     rfm_thresholds: dict[str, Any] | None
     text_engine: str
+    text_model: Any = None  # the fitted Spark NLP PipelineModel when text_engine is sparknlp
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def stage_features(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> F
         feature_set.features, spec, mode="overwrite", replace_where=f"snapshot_date = DATE'{ctx.as_of.isoformat()}'"
     )
     thresholds = feature_set.rfm_thresholds.to_dict() if feature_set.rfm_thresholds is not None else None
-    return FeaturesResult(spec.location, thresholds, engine)
+    return FeaturesResult(spec.location, thresholds, engine, feature_set.text_model)
 
 
 def read_features(spark: SparkSession, cfg: SeglibConfig, as_of: date) -> DataFrame:

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import tempfile
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -25,8 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-# Explicit requirements: MLflow's environment inference costs ~20 s per logged model.
-MODEL_PIP_REQUIREMENTS = ["pyspark==4.1.2", "mlflow==3.17.2", "seglib"]
+# Explicit requirements (MLflow's environment inference costs ~20 s per logged model): the Spark line that fitted it.
+MODEL_PIP_REQUIREMENTS = [f"pyspark=={version('pyspark')}", f"mlflow=={version('mlflow')}", "seglib"]
 
 
 def _local_state_dir(cfg: SeglibConfig) -> Path | None:
@@ -94,6 +95,13 @@ def log_features_result(result) -> None:
     mlflow.set_tag("seglib.text_engine", result.text_engine)
     if result.rfm_thresholds is not None:
         mlflow.log_dict(result.rfm_thresholds, "rfm_thresholds.json")
+    if result.text_model is not None:
+        # The fitted annotators (lemma dictionary, lexicon, taxonomy tries) travel inside the saved PipelineModel.
+        mlflow.spark.log_model(
+            result.text_model,
+            artifact_path="text_pipeline",
+            pip_requirements=[*MODEL_PIP_REQUIREMENTS, f"spark-nlp=={version('spark-nlp')}"],
+        )
 
 
 def _selection_plot(result: ClusteringResult, path: Path) -> Path:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import reduce
 
+from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -15,7 +16,13 @@ from seglib.features._time import as_of_epoch_day, clipped
 from seglib.features.dictionary import feature_column_comments
 from seglib.features.events import COUNT_DEFAULTS, affinity_columns, aggregate_events, prepare_events
 from seglib.features.profile import demographic_features
-from seglib.features.psychographics import interest_columns, psychographic_features, resolve_engine
+from seglib.features.psychographics import (
+    fit_text_model,
+    interest_columns,
+    psychographic_features,
+    resolve_engine,
+    texts_before,
+)
 from seglib.features.rfm import (
     ORDER_COUNT_DEFAULTS,
     RfmThresholds,
@@ -40,6 +47,7 @@ class FeatureSet:
     features: DataFrame
     rfm_thresholds: RfmThresholds | None
     text_engine: str
+    text_model: PipelineModel | None = None  # the fitted Spark NLP pipeline (engine sparknlp), logged with the run
 
 
 def consented_subjects(consents: DataFrame, purpose: str) -> DataFrame:
@@ -124,10 +132,12 @@ def build_feature_set(
         customers = customers.select("subject_id", "_customer_country", "_signup_day")
     parts = [orders, events, customers]
     defaults: dict[str, object] = {**ORDER_COUNT_DEFAULTS, **COUNT_DEFAULTS} | dict.fromkeys(affinity_columns(cfg), 0.0)
-    text_engine = NO_TEXT_ENGINE
+    text_engine, text_model = NO_TEXT_ENGINE, None
     if cfg.psychographics.enabled:
         text_engine = resolve_engine(silver["texts"].sparkSession, cfg.psychographics)
-        parts.append(psychographic_features(silver["texts"], cfg.psychographics, as_of, text_engine))
+        if text_engine == "sparknlp":
+            text_model = fit_text_model(texts_before(silver["texts"], as_of), cfg.psychographics)
+        parts.append(psychographic_features(silver["texts"], cfg.psychographics, as_of, text_engine, text_model))
         defaults |= {"text_count": 0} | dict.fromkeys(interest_columns(cfg.psychographics), 0.0)
 
     # Full outer joins: every part is computed once (each is already partitioned by subject_id by its aggregation).
@@ -167,6 +177,7 @@ def build_feature_set(
         features=df.select(*columns),
         rfm_thresholds=rfm_thresholds if cfg.rfm.enabled else None,
         text_engine=text_engine,
+        text_model=text_model,
     )
 
 

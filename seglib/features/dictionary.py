@@ -149,8 +149,15 @@ def _psychographics(cfg: FeaturesConfig) -> dict[str, str]:
             "conf/interests.yaml); 0 when no text or no interest word."
         )
     out["sentiment_score"] = (
-        "Lexicon sentiment (pos - neg) / (pos + neg) in [-1, 1] over all texts; 0 when no sentiment word; "
-        "null without texts."
+        "Lexicon sentiment in [-1, 1], null without texts. Engine builtin: (pos - neg) / (pos + neg) over the "
+        "lexicon words of all texts, 0 when none. Engine sparknlp: (positive texts - negative texts) / (positive + "
+        "negative texts) by the sign of Spark NLP SentimentDetector's score (lemmas, negation flips a sentence), 0 "
+        "when none. The engine is the table property seglib.text_engine."
+    )
+    out["top_keywords"] = (
+        "Up to 5 keywords found in most of the subject's texts (ties alphabetical); null without texts. Engine "
+        "sparknlp: YAKE keywords (1-2 lemmas) per text; engine builtin: the text's words and bigrams without stop "
+        "words."
     )
     if p.lda.enabled:
         for i in range(p.lda.k):

@@ -7,6 +7,7 @@ Internal helper columns start with ``_`` and are dropped after derivation.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -181,6 +182,35 @@ def derive_behaviour(df: DataFrame, cfg: FeaturesConfig) -> DataFrame:
     )
 
 
+def most_frequent(col: Column) -> Column:
+    """Aggregate: the most frequent non-null value, ties to the smallest (so reruns agree).
+
+    Spark 4 has this built in (``mode(col, deterministic=True)``); Spark 3.5's ``mode`` breaks ties arbitrarily, so
+    there the group's values are sorted and the longest run wins (strictly longer only, so the smallest of tied
+    values stays).
+    """
+    if "deterministic" in inspect.signature(F.mode).parameters:
+        return F.mode(col, deterministic=True)
+    start = F.struct(
+        F.lit(None).cast("string").alias("value"),
+        F.lit(0).alias("run"),
+        F.lit(None).cast("string").alias("best"),
+        F.lit(0).alias("best_run"),
+    )
+
+    def step(acc: Column, x: Column) -> Column:
+        run = F.when(x == acc["value"], acc["run"] + 1).otherwise(F.lit(1))
+        longer = run > acc["best_run"]
+        return F.struct(
+            x.alias("value"),
+            run.alias("run"),
+            F.when(longer, x).otherwise(acc["best"]).alias("best"),
+            F.greatest(run, acc["best_run"]).alias("best_run"),
+        )
+
+    return F.aggregate(F.array_sort(F.collect_list(col.cast("string"))), start, step, lambda acc: acc["best"])
+
+
 def context_aggregations(cfg: FeaturesConfig, as_of: date) -> list[Column]:
     recent = _recent(as_of)
     hour = utc_hour(F.col("event_ts"))
@@ -192,7 +222,7 @@ def context_aggregations(cfg: FeaturesConfig, as_of: date) -> list[Column]:
     for name, (lo, hi) in DAYPARTS.items():
         aggs.append(_count(recent & (hour >= lo) & (hour < hi)).alias(f"_daypart_{name}"))
     aggs.append(_count(recent & (utc_weekday(F.col("event_ts")) < 5)).alias("_weekday"))
-    aggs.append(F.mode(F.col("country"), deterministic=True).alias("_event_country"))
+    aggs.append(most_frequent(F.col("country")).alias("_event_country"))
     return aggs
 
 
@@ -225,7 +255,7 @@ def aggregate_events(
     for g in chosen:
         aggs += _AGGS[g](cfg, as_of)
     if "context" not in chosen:
-        aggs.append(F.mode(F.col("country"), deterministic=True).alias("_event_country"))
+        aggs.append(most_frequent(F.col("country")).alias("_event_country"))
     out = prepared.groupBy("subject_id").agg(*aggs)
     for g in chosen:
         out = _DERIVE[g](out, cfg)

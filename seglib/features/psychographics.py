@@ -1,11 +1,13 @@
-"""Psychographics from silver texts: interest affinities (taxonomy in conf/interests.yaml), lexicon sentiment.
+"""Psychographics from silver texts: interest affinities (taxonomy in conf/interests.yaml), lexicon sentiment,
+keywords and (optionally) LDA topics, per subject.
 
-Two tokenisation engines produce the same intermediate ``(subject_id, text_id, _clean, _terms)`` frame:
-Spark NLP (DocumentAssembler -> Tokenizer -> Normalizer -> StopWordsCleaner -> YakeKeywordExtraction) or Spark ML
-built-ins (RegexTokenizer -> StopWordsRemover -> NGram), chosen by ``features.psychographics.engine`` (auto = Spark NLP
-when its JVM classes load) once per run, logged and returned with the feature set. Matching is one explode plus one
-broadcast join against a dictionary built from the config (interest words/phrases and sentiment words), then one
-grouped pass with conditional aggregation. Pretrained models are never used.
+Two engines, chosen by ``features.psychographics.engine`` (auto = Spark NLP when its JVM classes load) once per run,
+logged, stored as a feature-table property and an MLflow tag:
+- ``sparknlp``: the annotator pipeline of :mod:`seglib.features.nlp` (lemmas, SentimentDetector with negation,
+  TextMatcher per interest, YAKE keywords), fitted once per run and returned with the feature set to be logged.
+- ``builtin``: Spark ML's RegexTokenizer -> StopWordsRemover -> NGram, then one explode plus one broadcast join against
+  a dictionary built from the same config word lists, and one grouped pass with conditional aggregation.
+Pretrained models are never used.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 from datetime import date
 
 from py4j.java_gateway import JavaClass
+from pyspark.ml import PipelineModel
 from pyspark.ml.feature import NGram, RegexTokenizer, StopWordsRemover
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -27,6 +30,7 @@ from seglib.features._time import before_cutoff
 log = logging.getLogger(__name__)
 
 TOKEN_PATTERN = r"[^\p{L}\p{N}]+"
+TOP_KEYWORDS = 5
 ENGINES = ("builtin", "sparknlp")
 SPARKNLP_PROBE_CLASS = "com.johnsnowlabs.nlp.DocumentAssembler"
 DICTIONARY_SCHEMA = StructType(
@@ -79,7 +83,8 @@ def resolve_engine(spark: SparkSession, cfg: PsychographicsConfig) -> str:
     elif cfg.engine == "sparknlp":
         raise TextEngineUnavailableError(
             "features.psychographics.engine is 'sparknlp' but Spark NLP's JVM classes are not on the classpath "
-            "(add com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0 to the session, or set the engine to auto/builtin)"
+            "(Spark 3.5: com.johnsnowlabs.nlp:spark-nlp_2.12:5.5.3, see the README's compatibility table; or set the "
+            "engine to auto/builtin)"
         )
     else:
         engine = "builtin"
@@ -98,41 +103,6 @@ def terms_builtin(texts: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
     return out.select("subject_id", "text_id", "_clean", F.concat("_tokens", "_bigrams").alias("_terms"))
 
 
-def terms_sparknlp(texts: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
-    """Spark NLP annotators; terms = normalised tokens + multi-word YAKE keywords (no pretrained models)."""
-    from pyspark.ml import Pipeline
-    from sparknlp.annotator import Normalizer, StopWordsCleaner, Tokenizer, YakeKeywordExtraction
-    from sparknlp.base import DocumentAssembler
-
-    words = stop_words(cfg)
-    stages = [
-        DocumentAssembler().setInputCol("text").setOutputCol("document"),
-        Tokenizer().setInputCols(["document"]).setOutputCol("token"),
-        Normalizer()
-        .setInputCols(["token"])
-        .setOutputCol("normalized")
-        .setLowercase(True)
-        .setCleanupPatterns(["[^\\p{L}\\p{N}]"])
-        .setMinLength(cfg.min_token_length),
-        StopWordsCleaner().setInputCols(["normalized"]).setOutputCol("clean").setStopWords(words),
-        YakeKeywordExtraction()
-        .setInputCols(["clean"])
-        .setOutputCol("keywords")
-        .setMinNGrams(1)
-        .setMaxNGrams(2)
-        .setNKeywords(20)
-        .setStopWords(words),
-    ]
-    out = Pipeline(stages=stages).fit(texts).transform(texts)
-    phrases = F.filter(F.col("keywords.result"), lambda k: F.instr(k, " ") > 0)
-    return out.select(
-        "subject_id",
-        "text_id",
-        F.col("clean.result").alias("_clean"),
-        F.concat(F.col("normalized.result"), F.transform(phrases, F.lower)).alias("_terms"),
-    )
-
-
 def dictionary_frame(texts: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
     """Config word lists as a tiny (term, interest, polarity) DataFrame for a broadcast join."""
     rows = [(w.lower().strip(), name, None) for name, ws in cfg.interests.items() for w in ws]
@@ -145,8 +115,42 @@ def _count(cond: Column) -> Column:
     return F.sum(F.when(cond, 1).otherwise(0))
 
 
+def _with_shares(out: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
+    """``_int_<name>``, ``_int_total``, ``_pos``, ``_neg`` counts -> interest shares (zeros when no interest matched)
+    and (pos - neg) / (pos + neg) sentiment (0 when neither); the helper columns are dropped."""
+    shares = {
+        f"interest_{name}": F.when(F.col("_int_total") > 0, F.col(f"_int_{name}") / F.col("_int_total")).otherwise(
+            F.lit(0.0)
+        )
+        for name in cfg.interests
+    }
+    polar = F.col("_pos") + F.col("_neg")
+    shares["sentiment_score"] = F.when(polar > 0, (F.col("_pos") - F.col("_neg")) / polar).otherwise(F.lit(0.0))
+    out = out.withColumns(shares)
+    return out.drop(*[c for c in out.columns if c.startswith("_")])
+
+
+def top_keywords(keywords: DataFrame) -> DataFrame:
+    """(subject_id, text_id, keyword, score: lower is more relevant) rows -> subject_id, top_keywords: the
+    ``TOP_KEYWORDS`` keywords found in most of the subject's texts, then by best score, then alphabetical."""
+    per_keyword = keywords.groupBy("subject_id", "keyword").agg(
+        F.count_distinct("text_id").alias("_texts"), F.min("score").alias("_score")
+    )
+    ranked = per_keyword.groupBy("subject_id").agg(
+        F.sort_array(F.collect_list(F.struct((-F.col("_texts")).alias("r"), "_score", "keyword"))).alias("_ranked")
+    )
+    return ranked.select("subject_id", F.slice(F.col("_ranked.keyword"), 1, TOP_KEYWORDS).alias("top_keywords"))
+
+
+def builtin_keywords(terms: DataFrame) -> DataFrame:
+    """Built-in engine's keywords: each text's clean words and bigrams, scored by minus their count in the text."""
+    bigrams = F.filter("_terms", lambda t: F.instr(t, " ") > 0)
+    words = terms.select("subject_id", "text_id", F.explode(F.concat("_clean", bigrams)).alias("keyword"))
+    return words.groupBy("subject_id", "text_id", "keyword").agg((-F.count("*")).cast("double").alias("score"))
+
+
 def score_terms(terms: DataFrame, dictionary: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
-    """Interest shares among matched interest terms (zeros when none) and (pos-neg)/(pos+neg) sentiment."""
+    """Built-in engine: interest shares among matched interest terms, (pos-neg)/(pos+neg) word sentiment."""
     matched = terms.select("subject_id", "text_id", F.explode_outer("_terms").alias("term")).join(
         F.broadcast(dictionary), "term", "left"
     )
@@ -158,17 +162,27 @@ def score_terms(terms: DataFrame, dictionary: DataFrame, cfg: PsychographicsConf
         _count(F.col("polarity") == 1).alias("_pos"),
         _count(F.col("polarity") == -1).alias("_neg"),
     ]
-    out = matched.groupBy("subject_id").agg(*aggs)
-    shares = {
-        f"interest_{name}": F.when(F.col("_int_total") > 0, F.col(f"_int_{name}") / F.col("_int_total")).otherwise(
-            F.lit(0.0)
-        )
-        for name in cfg.interests
-    }
-    polar = F.col("_pos") + F.col("_neg")
-    shares["sentiment_score"] = F.when(polar > 0, (F.col("_pos") - F.col("_neg")) / polar).otherwise(F.lit(0.0))
-    out = out.withColumns(shares)
-    return out.drop(*[c for c in out.columns if c.startswith("_")])
+    return _with_shares(matched.groupBy("subject_id").agg(*aggs), cfg)
+
+
+def score_annotations(annotated: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
+    """Spark NLP engine (``nlp.annotate`` rows): interest shares among TextMatcher matches; sentiment over texts,
+    (positive texts - negative texts) / (positive + negative texts) by the sign of SentimentDetector's score."""
+    aggs = [F.count_distinct("text_id").cast("long").alias("text_count")]
+    aggs += [F.sum(f"_n_{name}").alias(f"_int_{name}") for name in cfg.interests]
+    aggs += [
+        F.sum(sum((F.col(f"_n_{name}") for name in cfg.interests), F.lit(0))).alias("_int_total"),
+        _count(F.col("_sentiment") > 0).alias("_pos"),
+        _count(F.col("_sentiment") < 0).alias("_neg"),
+    ]
+    return _with_shares(annotated.groupBy("subject_id").agg(*aggs), cfg)
+
+
+def fit_text_model(texts: DataFrame, cfg: PsychographicsConfig) -> PipelineModel:
+    """The Spark NLP pipeline fitted from the config's word lists (see :mod:`seglib.features.nlp`)."""
+    from seglib.features.nlp import fit_nlp_pipeline
+
+    return fit_nlp_pipeline(texts, cfg, stop_words(cfg))
 
 
 def topic_mixture(terms: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
@@ -184,18 +198,41 @@ def topic_mixture(terms: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
     return mix.groupBy("subject_id").agg(*[F.avg(F.col("_topics")[i]).alias(f"topic_{i}") for i in range(cfg.lda.k)])
 
 
-def psychographic_features(texts: DataFrame, cfg: PsychographicsConfig, as_of: date, engine: str) -> DataFrame:
-    """Silver texts before the cut-off -> subject_id, text_count, interest_<name>..., sentiment_score[, topic_i].
+def texts_before(texts: DataFrame, as_of: date) -> DataFrame:
+    """The texts a snapshot reads: written strictly before its cut-off, with a subject and a body."""
+    return texts.where(
+        before_cutoff(F.col("created_at"), as_of) & F.col("subject_id").isNotNull() & F.col("text").isNotNull()
+    )
 
-    ``engine`` is ``builtin`` or ``sparknlp``, as chosen once per run by :func:`resolve_engine`.
+
+def psychographic_features(
+    texts: DataFrame, cfg: PsychographicsConfig, as_of: date, engine: str, text_model: PipelineModel | None = None
+) -> DataFrame:
+    """Silver texts before the cut-off -> subject_id, text_count, interest_<name>..., sentiment_score,
+    top_keywords[, topic_i].
+
+    ``engine`` is ``builtin`` or ``sparknlp``, as chosen once per run by :func:`resolve_engine`; ``sparknlp`` needs
+    the ``text_model`` that :func:`fit_text_model` fitted.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown text engine {engine!r}; expected one of {ENGINES}")
-    kept = texts.where(
-        before_cutoff(F.col("created_at"), as_of) & F.col("subject_id").isNotNull() & F.col("text").isNotNull()
+    kept = texts_before(texts, as_of)
+    if engine == "sparknlp":
+        if text_model is None:
+            raise ValueError("the sparknlp text engine needs the fitted text_model (fit_text_model)")
+        from seglib.features.nlp import annotate
+
+        # Annotated once: interests, sentiment, keywords and the topic model all read the same rows.
+        terms = annotate(text_model, kept, cfg).persist()
+        out = score_annotations(terms, cfg)
+        keywords = terms.select("subject_id", "text_id", F.inline("_keywords"))
+    else:
+        terms = terms_builtin(kept, cfg)
+        out = score_terms(terms, dictionary_frame(kept, cfg), cfg)
+        keywords = builtin_keywords(terms)
+    out = out.join(top_keywords(keywords), "subject_id", "left").withColumn(
+        "top_keywords", F.coalesce("top_keywords", F.array().cast("array<string>"))
     )
-    terms = terms_sparknlp(kept, cfg) if engine == "sparknlp" else terms_builtin(kept, cfg)
-    out = score_terms(terms, dictionary_frame(kept, cfg), cfg)
     if cfg.lda.enabled:
         if terms.isEmpty():  # LDA cannot fit without documents; the topic columns stay in the schema, null
             log.warning("psychographics: no texts before %s, so no LDA topic model is fitted", as_of)

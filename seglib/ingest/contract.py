@@ -61,12 +61,18 @@ def check_required_columns(df: DataFrame, table: str) -> DataFrame:
     return df
 
 
+def try_cast(name: str, type_: str) -> Column:
+    """The column ``name`` cast to ``type_``, null where it does not convert. SQL ``TRY_CAST`` rather than
+    ``Column.try_cast``, which Spark 3.5 lacks (seglib runs on 3.5 and 4.1)."""
+    return F.expr(f"TRY_CAST(`{name}` AS {type_})")
+
+
 def _typed(name: str, type_: str, present: dict[str, str]) -> Column:
     if name not in present:
         return F.lit(None).cast(type_).alias(name)
     if present[name] == type_.replace(" ", ""):
         return F.col(f"`{name}`")
-    return F.col(f"`{name}`").try_cast(type_).alias(name)
+    return try_cast(name, type_).alias(name)
 
 
 def _drifted(table: str, present: dict[str, str]) -> list[str]:
@@ -76,17 +82,19 @@ def _drifted(table: str, present: dict[str, str]) -> list[str]:
 
 def conform_to_contract(df: DataFrame, table: str) -> DataFrame:
     """Contract columns cast to contract types (un-castable -> null), extras dropped, the raw values of drifted
-    columns kept in ``_raw`` (see ``as_read``)."""
+    columns kept in ``_raw`` (see ``as_read``); no ``_raw`` when no column drifted (Spark 3.5 rejects an empty
+    struct)."""
     check_required_columns(df, table)
     present = {f.name: f.dataType.simpleString() for f in df.schema.fields}
-    raw = F.struct(*[F.col(f"`{c}`") for c in _drifted(table, present)]).alias(RAW_COLUMN)
-    return df.select(*[_typed(c.name, c.type, present) for c in RAW_CONTRACT[table]], raw)
+    drifted = _drifted(table, present)
+    raw = [F.struct(*[F.col(f"`{c}`") for c in drifted]).alias(RAW_COLUMN)] if drifted else []
+    return df.select(*[_typed(c.name, c.type, present) for c in RAW_CONTRACT[table]], *raw)
 
 
 def as_read(conformed: DataFrame, table: str, raw_columns: Sequence[str]) -> list[Column]:
     """The contract columns of the raw row exactly as read (``raw_columns``: the raw frame's columns): a drifted
     column's raw value from ``_raw``, any other column as typed (its type already was the contract's)."""
-    drifted = set(conformed.schema[RAW_COLUMN].dataType.fieldNames())
+    drifted = set(conformed.schema[RAW_COLUMN].dataType.fieldNames()) if RAW_COLUMN in conformed.columns else set()
     return [
         (F.col(f"`{RAW_COLUMN}`.`{c}`") if c in drifted else F.col(f"`{c}`")).alias(c)
         for c in contract_columns(table)

@@ -15,6 +15,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from seglib.config.ingest import RuleSpec
+from seglib.ingest.contract import try_cast
 
 REASONS = "_dq_reasons"
 
@@ -48,11 +49,11 @@ def compile_rule(spec: RuleSpec, now: datetime, future_tolerance_minutes: int = 
         # A blank identifier is as missing as a null one (its pseudonym would be null).
         passes = c.isNotNull() & (F.trim(c.cast("string")) != F.lit(""))
     elif spec.kind == "castable":
-        passes = _null_or(c, c.try_cast(spec.type).isNotNull())
+        passes = _null_or(c, try_cast(spec.column, spec.type).isNotNull())
     elif spec.kind == "allowed":
         passes = _null_or(c, c.cast("string").isin(list(spec.values)))
     elif spec.kind == "range":
-        value = c.try_cast("double")
+        value = try_cast(spec.column, "double")
         lo = value >= F.lit(spec.min) if spec.min is not None else F.lit(True)
         hi = value <= F.lit(spec.max) if spec.max is not None else F.lit(True)
         passes = _null_or(c, lo & hi)
@@ -60,7 +61,7 @@ def compile_rule(spec: RuleSpec, now: datetime, future_tolerance_minutes: int = 
         passes = _null_or(c, c.cast("string").rlike(spec.pattern))
     elif spec.kind == "not_future":
         deadline = as_utc_instant(now) + timedelta(minutes=future_tolerance_minutes)
-        passes = _null_or(c, c.try_cast("timestamp") <= F.lit(deadline))
+        passes = _null_or(c, try_cast(spec.column, "timestamp") <= F.lit(deadline))
     elif spec.kind == "null_unless":
         passes = _null_or(c, F.expr(spec.when))
     elif spec.kind == "expr":

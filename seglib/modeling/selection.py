@@ -541,7 +541,8 @@ class _SelectorModelWriter(MLWriter):
 
     def saveImpl(self, path: str) -> None:
         extra = {"selection": self.instance.selection.to_dict()}
-        DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession, extraMetadata=extra)
+        # The SparkContext: Spark 3.5 takes only that; Spark 4 takes it or a session.
+        DefaultParamsWriter.saveMetadata(self.instance, path, self.sc, extraMetadata=extra)
         self.instance.clusterer.save(os.path.join(path, "clusterer"))
 
 
@@ -551,7 +552,7 @@ class _SelectorModelReader(MLReader):
         self.cls = cls
 
     def load(self, path: str) -> SegmentSelectorModel:
-        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        metadata = DefaultParamsReader.loadMetadata(path, self.sc)
         instance = self.cls(selection=SelectionSummary.from_dict(metadata["selection"]))
         instance._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(instance, metadata)

@@ -72,7 +72,8 @@ def previous_segments(membership: DataFrame | None, as_of: date) -> PreviousSegm
         return PreviousSegments(None)
     clusters = cluster_rows(membership)
     # Ids of the snapshot being replaced are free again; every other id ever written is not (no reuse).
-    number = F.regexp_extract("segment_id", _ID_PATTERN.pattern, 1).try_cast("int")
+    digits = F.regexp_extract("segment_id", _ID_PATTERN.pattern, 1)  # "" unless the id has seglib's shape
+    number = F.when(F.length(digits).between(1, 9), digits.cast("int"))
     numbers = clusters.select(
         F.max(F.when(F.col("snapshot_date") != F.lit(as_of), number)).alias("top"),
         F.max(F.when(F.col("snapshot_date") < F.lit(as_of), F.col("snapshot_date"))).alias("previous"),

@@ -107,3 +107,21 @@ def test_lda_on_no_texts_keeps_typed_topic_columns(spark):
 def test_taxonomy_names_validated():
     with pytest.raises(ValueError, match="lower-case identifiers"):
         PsychographicsConfig(interests={"Bad Name": ["x"]})
+
+
+def test_builtin_keywords_rank_by_texts_then_count_then_name(spark):
+    texts = texts_df(
+        spark,
+        [
+            ("k", "2024-01-01 00:00:00", "yoga yoga mat"),
+            ("k", "2024-01-02 00:00:00", "yoga class, the class"),
+            ("n", "2024-01-03 00:00:00", "the and of"),  # only stop words: no keyword
+        ],
+    )
+    out = psychographic_features(texts, CFG, AS_OF, engine="builtin").select("subject_id", "top_keywords")
+    expected = spark.createDataFrame(
+        # yoga: 2 texts; class: twice in one text; then once each, by name
+        [("k", ["yoga", "class", "class class", "mat", "yoga class"]), ("n", [])],
+        "subject_id string, top_keywords array<string>",
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)

@@ -29,7 +29,7 @@ def test_missing_required_column_names_table_and_column(spark):
 def test_extra_column_passes_and_is_dropped_downstream(spark):
     df = spark.createDataFrame([("s1", "analytics", True, T0, "x")], f"{CONSENT_SCHEMA}, extra_col string")
     typed = conform_to_contract(df, "raw_consents")
-    assert typed.columns == ["subject_id", "purpose", "granted", "updated_at", RAW_COLUMN]
+    assert typed.columns == ["subject_id", "purpose", "granted", "updated_at"]  # no drifted column: no _raw
     assert typed.select("subject_id", "updated_at").first() == ("s1", T0)
 
 
