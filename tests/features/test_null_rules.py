@@ -40,6 +40,7 @@ RULE_COLUMNS: dict[str, list[str]] = {
     "no_signup": ["onboarding_completed"],
     "no_eligible_carts": ["cart_abandonment_rate_90d"],
     "no_texts": ["text_count", "sentiment_score", *INTERESTS],
+    "no_texts_keywords": ["top_keywords"],
     "no_crm_row": [
         "age_band", "gender", "income_band", "company_size_band", "industry", "plan", "region", "is_b2b", "country",
     ],
@@ -163,6 +164,17 @@ def test_no_texts(features):
         ("full", 1, 1.0, *sports),
     ]
     assert_rule(features, RULE_COLUMNS["no_texts"], rows)
+
+
+def test_no_texts_no_keywords(features):
+    keywords = {
+        r.subject_id: r.top_keywords
+        for r in features.where(F.col("subject_id").isin("orders_only", "texts_only")).select(
+            "subject_id", *RULE_COLUMNS["no_texts_keywords"]
+        ).collect()
+    }
+    assert keywords["orders_only"] is None  # null without texts
+    assert keywords["texts_only"] is not None  # an array (empty when every word is a stop word)
 
 
 def test_no_crm_row(features):

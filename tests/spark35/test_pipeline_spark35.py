@@ -31,6 +31,8 @@ OVERRIDES = (
     "generator.events_per_customer=12",
     f"generator.end_date={AS_OF}",
     "features.psychographics.engine=sparknlp",
+    "features.psychographics.lda.enabled=true",  # Spark ML topics over the annotators' lemmas
+    "features.psychographics.lda.k=3",
     "clustering.k_min=2",
     "clustering.k_max=3",
     "clustering.seeds_per_k=1",
@@ -96,6 +98,15 @@ def test_interests_match_the_planted_vocabulary(run):
             .asDict()
         )
         assert max(means, key=means.get) == segment, means
+
+
+def test_topics_are_a_distribution_per_writer(run):
+    _, _, features = run
+    total = F.col("topic_0") + F.col("topic_1") + F.col("topic_2")
+    row = features.where("text_count > 0").agg(
+        F.count("*").alias("writers"), F.sum(F.when(F.abs(total - 1) < 1e-6, 1).otherwise(0)).alias("sum_to_one")
+    ).first()
+    assert row.writers > 0 and row.sum_to_one == row.writers
 
 
 def test_keywords_come_from_the_writers_vocabulary(run):
