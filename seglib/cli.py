@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ingest": "raw -> validated, pseudonymous silver tables (+ quarantine, DQ metrics)",
         "features": "silver -> feature table for the snapshot date",
         "cluster": "features -> clustering model (MLflow) -> segment tables",
-        "run": "the whole pipeline: [generate] -> ingest -> features -> cluster/segments",
+        "propensity": "train: labelled past cut-offs -> GBT vs baseline, time holdout, registry; score: champion -> "
+        "models/propensity_scores",
+        "run": "the whole pipeline: [generate] -> ingest -> features -> propensity -> cluster/segments",
         "forget": "erase subjects (GDPR/CCPA) from every table seglib owns",
         "vacuum": "physically delete files older than privacy.vacuum_retention_hours",
         "config": "print the effective configuration",
@@ -63,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--full-refresh", action="store_true", help="rebuild silver from all raw data")
         if name == "run":
             p.add_argument("--generate", action="store_true", help="generate synthetic raw data first")
+        if name == "propensity":
+            p.add_argument(
+                "action",
+                choices=["train", "score"],
+                help="train (then score with the champion) | score (the snapshot, with each target's champion)",
+            )
         if name == "forget":
             p.add_argument("--subject", action="append", default=[], help="raw customer_id or anonymous_id")
             p.add_argument("--requests-table", default=None, help="Delta table with a subject column of ids")
@@ -119,7 +127,14 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
         "ingest": ("ingest",),
         "features": ("features",),
         "cluster": ("cluster",),
-        "run": (*(("generate",) if getattr(args, "generate", False) else ()), "ingest", "features", "cluster"),
+        "propensity": ("propensity",) if getattr(args, "action", None) == "train" else ("propensity_score",),
+        "run": (
+            *(("generate",) if getattr(args, "generate", False) else ()),
+            "ingest",
+            "features",
+            "propensity",
+            "cluster",
+        ),
     }[cmd]
     result = pipeline.run(spark, cfg, ctx, stages, full_refresh=getattr(args, "full_refresh", False))
     print(render_summary(spark, cfg, result))
@@ -165,6 +180,20 @@ def render_summary(spark, cfg: SeglibConfig, result) -> str:
     if result.features is not None:
         lines.append(f"features: {result.features.location} (text engine: {result.features.text_engine})")
     shown = ["raw/raw_events", "silver/events", "ops/quarantine", "features/subject_features"]
+    for p in result.propensity:
+        if p.holdout:
+            lines.append(
+                f"propensity {p.target}: holdout ROC-AUC {p.holdout['gbt_roc_auc']:.3f} (GBT) vs "
+                f"{p.holdout['baseline_roc_auc']:.3f} (logistic baseline), PR-AUC {p.holdout['gbt_pr_auc']:.3f}, "
+                f"top-decile lift {p.holdout['gbt_lift_top_decile']:.2f}; {p.model_kind} v{p.trained_version} -> "
+                f"{p.alias}"
+            )
+        lines.append(
+            f"propensity {p.target}: scored by {p.model_name} v{p.scored_version}; tiers "
+            + ", ".join(f"{t}={n}" for t, n in sorted(p.tier_sizes.items()))
+        )
+    if result.propensity:
+        shown.append("models/propensity_scores")
     if result.cluster is not None:
         c = result.cluster
         lines.append(

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from functools import reduce
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -25,7 +26,7 @@ from seglib.tables import RAW_INPUTS, Warehouse, tables_in
 
 log = logging.getLogger(__name__)
 
-STAGES = ("generate", "ingest", "features", "cluster")
+STAGES = ("generate", "ingest", "features", "propensity", "propensity_score", "cluster")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,19 @@ class FeaturesResult:
 
 
 @dataclass(frozen=True)
+class PropensityTargetResult:
+    target: str
+    model_name: str
+    trained_version: str | None  # None when only scoring
+    alias: str | None  # the trained version's alias after the gate
+    scored_version: str | None  # the champion that scored the snapshot
+    model_kind: str | None
+    holdout: dict[str, float]  # holdout metrics of the GBT and the baseline (prefixed gbt_/baseline_)
+    tiers: dict[str, float]
+    tier_sizes: dict[str, int]
+
+
+@dataclass(frozen=True)
 class ClusterResult:
     model_name: str  # the model that scored the published snapshot (the champion if the new fit is a challenger)
     model_version: str
@@ -84,6 +98,7 @@ class RunResult:
     generate: GenerateResult | None = None
     ingest: Any = None  # seglib.ingest.run.IngestReport
     features: FeaturesResult | None = None
+    propensity: list[PropensityTargetResult] = field(default_factory=list)
     cluster: ClusterResult | None = None
 
 
@@ -144,6 +159,90 @@ def read_features(spark: SparkSession, cfg: SeglibConfig, as_of: date) -> DataFr
     if not table_exists(spark, location):
         raise MissingInputError(f"no feature table at {location}: run `seg features` (or `seg run`) first")
     return read_table(spark, location).where(F.col("snapshot_date") == F.lit(as_of))
+
+
+def stage_propensity(
+    spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, train: bool = True, score: bool = True
+) -> list[PropensityTargetResult]:
+    """Per target: train a cross-validated GBT and a logistic baseline on labelled past cut-offs, judge both on a
+    later held-out cut-off, register the winner (champion only through the gate); then score the snapshot with the
+    champion into models/propensity_scores (one commit per snapshot and target)."""
+    from seglib.features import build_feature_set
+    from seglib.modeling import propensity as P
+    from seglib.tracking import load_by_alias, log_propensity, propensity_model_name
+
+    pcfg = cfg.propensity
+    silver = read_silver(spark, cfg) if train else {}
+    built: dict[date, DataFrame] = {}
+
+    def features_at(facts, cutoff: date) -> DataFrame:
+        return build_feature_set(facts, cfg.features, cutoff, required_consent=cfg.privacy.required_consent).features
+
+    def cached_features(cutoff: date) -> DataFrame:
+        if cutoff not in built:  # targets with the same label window share their cut-offs' feature builds
+            built[cutoff] = features_at(silver, cutoff).localCheckpoint()
+        return built[cutoff]
+
+    snapshot = read_features(spark, cfg, ctx.as_of) if score else None
+    results = []
+    leakage_checked = not pcfg.check_leakage
+    for name, target in pcfg.targets.items():
+        model_name = propensity_model_name(cfg, name)
+        trained = alias = kind = None
+        holdout: dict[str, float] = {}
+        if train:
+            cutoffs = P.cutoffs_for(ctx.as_of, target, pcfg)
+            columns = list(pcfg.features)
+            if not leakage_checked:  # once per run: every target reads the same feature builds
+                P.check_no_leakage(features_at, silver, cutoffs.training[-1], columns)
+                leakage_checked = True
+            frames = [
+                P.labelled_snapshot(cached_features(c), target, pcfg, silver, c, columns) for c in cutoffs.training
+            ]
+            train_set = reduce(DataFrame.unionByName, frames)
+            holdout_set = P.labelled_snapshot(
+                cached_features(cutoffs.holdout), target, pcfg, silver, cutoffs.holdout, columns
+            ).persist()
+            fit = P.fit_target(name, train_set, holdout_set, cutoffs, pcfg)
+            holdout_set.unpersist()
+            logged = log_propensity(cfg, ctx, fit, model_name)
+            trained, alias, kind = logged["model_version"], logged["alias"], fit.model_kind
+            holdout = {**fit.gbt.flat("gbt_"), **fit.baseline.flat("baseline_")}
+        tiers: dict[str, float] = {}
+        sizes: dict[str, int] = {}
+        scored_version = None
+        if score:
+            model, inputs, scored_version = load_by_alias(model_name)
+            scores = P.scored(model, snapshot.select("subject_id", *inputs)).select("subject_id", P.SCORE).persist()
+            tiers = P.tier_thresholds(scores, pcfg)
+            out = scores.select(
+                "subject_id",
+                F.lit(ctx.as_of).alias("snapshot_date"),
+                F.lit(name).alias("target"),
+                F.col(P.SCORE).alias("score"),
+                P.tier_of(F.col(P.SCORE), tiers).alias("tier"),
+                F.lit(model_name).alias("model_name"),
+                F.lit(scored_version).alias("model_version"),
+                F.lit(ctx.run_id).alias("run_id"),
+            )
+            spec = Warehouse.of(cfg).spec("models/propensity_scores")
+            write_table(
+                out,
+                spec,
+                mode="overwrite",
+                replace_where=f"snapshot_date = DATE'{ctx.as_of.isoformat()}' AND target = '{name}'",
+            )
+            scores.unpersist()
+            written = read_table(spark, spec.location).where(
+                (F.col("snapshot_date") == F.lit(ctx.as_of)) & (F.col("target") == name)
+            )
+            sizes = {r["tier"]: r["n"] for r in written.groupBy("tier").agg(F.count("*").alias("n")).collect()}
+            log.info("propensity %s scored by %s v%s: tiers %s (thresholds %s)", name, model_name,
+                     scored_version, sizes, tiers)  # fmt: skip
+        results.append(
+            PropensityTargetResult(name, model_name, trained, alias, scored_version, kind, holdout, tiers, sizes)
+        )
+    return results
 
 
 def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> ClusterResult:
@@ -217,6 +316,8 @@ def run(
         if "features" in stages:
             result.features = stage_features(spark, cfg, ctx)
             log_features_result(result.features)
+        if cfg.propensity.enabled and ("propensity" in stages or "propensity_score" in stages):
+            result.propensity = stage_propensity(spark, cfg, ctx, train="propensity" in stages, score=True)
         if "cluster" in stages:
             result.cluster = stage_cluster(spark, cfg, ctx)
     return result

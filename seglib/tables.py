@@ -463,6 +463,28 @@ SEGMENTS = (
     ),
 )
 
+# ------------------------------------------------------------------------------------------------ models
+MODELS = (
+    TableDef(
+        "models",
+        "propensity_scores",
+        "Propensity scores per snapshot and target (seglib/modeling/propensity.py): one commit per snapshot and "
+        "target; consumed by segment assignment.",
+        (
+            _c("subject_id", "string", "Pseudonymous subject key (keyed HMAC; see docs/privacy.md).", S),
+            _c("snapshot_date", "date", "Snapshot scored: features from data before 00:00 UTC of this day."),
+            _c("target", "string", "Target name (propensity.targets), e.g. purchase_30d, churn_30d."),
+            _c("score", "double", "Model probability of the target's event in its label window after the snapshot."),
+            _c("tier", "string", "high | medium | low by the snapshot's score quantiles (propensity.tier_quantiles)."),
+            _c("model_name", "string", "Registered MLflow model that scored (its champion when scoring)."),
+            _c("model_version", "string", "Registered model version."),
+            _c("run_id", "string", "seglib run id that wrote the row (joins to the MLflow run tag seglib.run_id)."),
+        ),
+        keys=("subject_id", "snapshot_date", "target"),
+        partition_by=("snapshot_date",),
+    ),
+)
+
 # ------------------------------------------------------------------------------------------------ ops
 OPS = (
     TableDef(
@@ -552,7 +574,7 @@ OPS = (
     ),
 )
 
-REGISTRY: dict[str, TableDef] = {t.qualified_name: t for t in (*RAW, *SILVER, *FEATURES, *SEGMENTS, *OPS)}
+REGISTRY: dict[str, TableDef] = {t.qualified_name: t for t in (*RAW, *SILVER, *FEATURES, *SEGMENTS, *MODELS, *OPS)}
 
 
 def table(layer: str, name: str) -> TableDef:

@@ -194,6 +194,109 @@ def registered_model_name(cfg: SeglibConfig) -> str:
     return cfg.segments.model_name or f"{cfg.mlflow.registered_model_prefix}_clustering"
 
 
+def propensity_model_name(cfg: SeglibConfig, target: str) -> str:
+    """<prefix>_propensity_<target>: lower-case with underscores, valid as a Unity Catalog model name too."""
+    return f"{cfg.mlflow.registered_model_prefix}_propensity_{target}"
+
+
+def propensity_signature(feature_cols: list[str]):
+    """Input: the feature columns as optional doubles (imputed inside the pipeline); output: the probability."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema([ColSpec("double", c, required=False) for c in feature_cols])
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double", "score")]))
+
+
+def _propensity_plot(fit, path: Path) -> Path:
+    """Cumulative gains, calibration and ROC at the score-decile cut points of the holdout, GBT vs baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    for label, metrics, style in (("GBT", fit.gbt, "o-"), ("logistic", fit.baseline, "s--")):
+        table = sorted(metrics.calibration, key=lambda r: -r["decile"])  # highest scores first
+        n = sum(r["n"] for r in table)
+        positives = sum(r["n"] * r["positive_rate"] for r in table) or 1.0
+        share, caught, fpr, tpr = [0.0], [0.0], [0.0], [0.0]
+        for r in table:
+            share.append(share[-1] + r["n"] / n)
+            hits = r["n"] * r["positive_rate"]
+            caught.append(caught[-1] + hits / positives)
+            tpr.append(caught[-1])
+            fpr.append(fpr[-1] + (r["n"] - hits) / max(n - positives, 1.0))
+        axes[0].plot(share, caught, style, label=label)
+        axes[1].plot([r["mean_score"] for r in table], [r["positive_rate"] for r in table], style, label=label)
+        axes[2].plot(fpr, tpr, style, label=f"{label} (AUC {metrics.roc_auc:.3f})")
+    axes[0].plot([0, 1], [0, 1], ":", color="grey")
+    axes[0].set(title="Cumulative gains (holdout)", xlabel="share of subjects, highest scores first",
+                ylabel="share of positives")  # fmt: skip
+    axes[1].plot([0, 1], [0, 1], ":", color="grey")
+    axes[1].set(title="Calibration by score decile", xlabel="mean score", ylabel="observed rate")
+    axes[2].plot([0, 1], [0, 1], ":", color="grey")
+    axes[2].set(title="ROC at decile cut points", xlabel="false positive rate", ylabel="true positive rate")
+    for ax in axes:
+        ax.legend(fontsize="small")
+    fig.suptitle(f"{fit.target}: trained on {len(fit.cutoffs.training)} cut-offs, held out {fit.cutoffs.holdout}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def log_propensity(cfg: SeglibConfig, ctx: RunContext, fit, model_name: str) -> dict[str, Any]:
+    """Log one target's propensity fit into the active run (params, holdout metrics of both models, CV scores,
+    importances, calibration tables, plots), register the published pipeline and gate its alias on the holdout."""
+    import mlflow
+    import mlflow.spark
+
+    prefix = f"propensity.{fit.target}."
+    mlflow.log_params(
+        {
+            f"{prefix}cutoffs_training": ",".join(str(c) for c in fit.cutoffs.training),
+            f"{prefix}cutoff_holdout": str(fit.cutoffs.holdout),
+            f"{prefix}model_kind": fit.model_kind,
+            **{f"{prefix}best_{k}": v for k, v in fit.best_params.items()},
+            **{f"{prefix}class_weight_{k}": round(v, 6) for k, v in fit.class_weights.items()},
+        }
+    )
+    mlflow.log_metrics(
+        {
+            **{f"{prefix}{k}": v for k, v in fit.gbt.flat("holdout_gbt_").items()},
+            **{f"{prefix}{k}": v for k, v in fit.baseline.flat("holdout_baseline_").items()},
+            f"{prefix}training_rows": float(fit.training_rows),
+            f"{prefix}training_positives": float(fit.training_positives),
+        }
+    )
+    mlflow.log_dict(
+        {
+            "cv_roc_auc": fit.cv_roc_auc,
+            "feature_importances": fit.importances,
+            "dropped_features": fit.dropped_features,
+            "calibration_gbt": fit.gbt.calibration,
+            "calibration_baseline": fit.baseline.calibration,
+        },
+        f"propensity/{fit.target}/validation.json",
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        plot = _propensity_plot(fit, Path(tmp) / f"{fit.target}_holdout.png")
+        mlflow.log_artifact(str(plot), artifact_path=f"propensity/{fit.target}")
+    info = mlflow.spark.log_model(
+        fit.model,
+        artifact_path=f"propensity_{fit.target}",
+        registered_model_name=model_name,
+        pip_requirements=MODEL_PIP_REQUIREMENTS,
+        signature=propensity_signature(fit.columns),
+    )
+    version = str(info.registered_model_version)
+    gate = promote_if_better(
+        cfg, model_name, version, {"roc_auc": fit.published.roc_auc}, rules=cfg.propensity.champion_gate
+    )
+    return {"model_version": version, "alias": gate.alias}
+
+
 def clustering_signature(feature_cols: list[str], categorical: list[str] = ()):
     """Input: the feature columns as optional doubles (categorical ones as strings; the pipeline imputes nulls);
     output: the cluster number.
@@ -265,8 +368,15 @@ def _version_by_alias(client, model_name: str, alias: str):
         return None
 
 
-def promote_if_better(cfg: SeglibConfig, model_name: str, version: str, metrics: dict[str, float]) -> GateDecision:
-    """Alias ``version`` champion if it passes segments.champion_gate against the current champion, else challenger.
+def promote_if_better(
+    cfg: SeglibConfig,
+    model_name: str,
+    version: str,
+    metrics: dict[str, float],
+    rules: list[GateRule] | None = None,
+) -> GateDecision:
+    """Alias ``version`` champion if it passes ``rules`` (default: segments.champion_gate, the clustering's) against
+    the current champion, else challenger.
 
     The gate metrics are stored as version tags (``seglib.metric.<name>``) so the next version compares against them
     without depending on how a run named its metrics. The decision and its reason go to the version's tags and, when
@@ -282,7 +392,10 @@ def promote_if_better(cfg: SeglibConfig, model_name: str, version: str, metrics:
         tags = champion.tags or {}
         champion_metrics = {k.removeprefix(_METRIC_TAG): float(v) for k, v in tags.items() if k.startswith(_METRIC_TAG)}
     decision = gate_decision(
-        cfg.segments.champion_gate, metrics, champion_metrics, str(champion.version) if champion else None
+        cfg.segments.champion_gate if rules is None else rules,
+        metrics,
+        champion_metrics,
+        str(champion.version) if champion else None,
     )
     for name, value in metrics.items():
         client.set_model_version_tag(model_name, version, f"{_METRIC_TAG}{name}", str(value))
@@ -296,16 +409,21 @@ def promote_if_better(cfg: SeglibConfig, model_name: str, version: str, metrics:
 
 
 def load_champion(cfg: SeglibConfig) -> tuple[Any, list[str], str]:
-    """The current champion's PipelineModel, its input feature columns (from the signature) and its version."""
+    """The current clustering champion's PipelineModel, its input feature columns (from the signature) and its
+    version."""
+    return load_by_alias(registered_model_name(cfg))
+
+
+def load_by_alias(model_name: str, alias: str = CHAMPION) -> tuple[Any, list[str], str]:
+    """The PipelineModel ``model_name@alias``, its input columns (from the signature) and its version."""
     import mlflow.spark
     from mlflow import MlflowClient
     from mlflow.models import get_model_info
 
-    model_name = registered_model_name(cfg)
-    champion = _version_by_alias(MlflowClient(), model_name, CHAMPION)
+    champion = _version_by_alias(MlflowClient(), model_name, alias)
     if champion is None:
-        raise LookupError(f"registered model {model_name!r} has no {CHAMPION} version")
-    uri = f"models:/{model_name}@{CHAMPION}"
+        raise LookupError(f"registered model {model_name!r} has no {alias} version")
+    uri = f"models:/{model_name}@{alias}"
     signature = get_model_info(uri).signature
     if signature is None:
         raise ValueError(f"{uri} has no signature: cannot tell which features it scores")

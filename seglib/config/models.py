@@ -16,6 +16,7 @@ from seglib.config.generator import GeneratorConfig
 from seglib.config.ingest import IngestConfig
 from seglib.config.modeling import ClusteringConfig
 from seglib.config.privacy import PrivacyConfig
+from seglib.config.propensity import PropensityConfig
 from seglib.config.segments import SegmentsConfig
 
 
@@ -90,3 +91,4 @@ class SeglibConfig(StrictModel):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     clustering: ClusteringConfig = Field(default_factory=ClusteringConfig)
     segments: SegmentsConfig = Field(default_factory=SegmentsConfig)
+    propensity: PropensityConfig = Field(default_factory=PropensityConfig)

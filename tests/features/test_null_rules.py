@@ -169,9 +169,9 @@ def test_no_texts(features):
 def test_no_texts_no_keywords(features):
     keywords = {
         r.subject_id: r.top_keywords
-        for r in features.where(F.col("subject_id").isin("orders_only", "texts_only")).select(
-            "subject_id", *RULE_COLUMNS["no_texts_keywords"]
-        ).collect()
+        for r in features.where(F.col("subject_id").isin("orders_only", "texts_only"))
+        .select("subject_id", *RULE_COLUMNS["no_texts_keywords"])
+        .collect()
     }
     assert keywords["orders_only"] is None  # null without texts
     assert keywords["texts_only"] is not None  # an array (empty when every word is a stop word)

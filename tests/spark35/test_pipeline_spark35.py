@@ -33,6 +33,7 @@ OVERRIDES = (
     "features.psychographics.engine=sparknlp",
     "features.psychographics.lda.enabled=true",  # Spark ML topics over the annotators' lemmas
     "features.psychographics.lda.k=3",
+    "propensity.enabled=false",  # a 30-day world has no labelled past cut-offs; the 4.1 e2e run trains them
     "clustering.k_min=2",
     "clustering.k_max=3",
     "clustering.seeds_per_k=1",
@@ -103,9 +104,11 @@ def test_interests_match_the_planted_vocabulary(run):
 def test_topics_are_a_distribution_per_writer(run):
     _, _, features = run
     total = F.col("topic_0") + F.col("topic_1") + F.col("topic_2")
-    row = features.where("text_count > 0").agg(
-        F.count("*").alias("writers"), F.sum(F.when(F.abs(total - 1) < 1e-6, 1).otherwise(0)).alias("sum_to_one")
-    ).first()
+    row = (
+        features.where("text_count > 0")
+        .agg(F.count("*").alias("writers"), F.sum(F.when(F.abs(total - 1) < 1e-6, 1).otherwise(0)).alias("sum_to_one"))
+        .first()
+    )
     assert row.writers > 0 and row.sum_to_one == row.writers
 
 

@@ -1,0 +1,433 @@
+"""Propensity models: will a subject buy / churn in the weeks after a snapshot? Gradient-boosted trees (MLlib
+``GBTClassifier``) against a logistic-regression baseline, validated honestly in time.
+
+Time layout, for a target with a label window of ``w`` days and the scoring snapshot ``as_of``:
+- holdout cut-off ``h = as_of - w``: its label window ``[h, as_of)`` closes when the scored snapshot opens;
+- training cut-offs ``h - w - i * step`` (``i = 0 .. training_snapshots - 1``): every training label window closes
+  before the holdout's cut-off, so nothing the holdout is judged on was seen in training.
+At every cut-off the features are the feature stage's point-in-time build (data strictly before 00:00 UTC of the
+cut-off) and the labels come from strictly after it; :func:`leaked_features` checks this by rebuilding the features
+from facts truncated at the cut-off.
+
+Everything that reaches the driver is bounded: metric rows, k quantiles, decile tables, feature importances.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import reduce
+
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import GBTClassifier, LogisticRegression
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.feature import Imputer, StandardScaler, VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from seglib.config.propensity import PropensityConfig, TargetConfig
+from seglib.errors import SeglibError
+from seglib.features._time import before_cutoff, cutoff_ts, in_last_days
+from seglib.modeling.feature_space import inspect_features
+
+log = logging.getLogger(__name__)
+
+LABEL, WEIGHT, SCORE = "label", "weight", "score"
+VECTOR = "_propensity_features"
+DECILES = 10
+# Fact tables and the column that dates each row: what a cut-off truncates to rebuild features without the future.
+# (Customers and consents hold current state by design: consent revocations apply to every snapshot, and CRM
+# attributes are current values until silver keeps their history; they are not among the default features.)
+FACT_TIME_COLUMNS = {"events": "event_ts", "orders": "order_ts", "texts": "created_at"}
+
+
+class PropensityError(SeglibError):
+    """A propensity target cannot be trained as configured (too few positives, no labelled cut-off, ...)."""
+
+
+class LeakageError(SeglibError):
+    """A feature changes when the data after the cut-off is removed: it was built from the future."""
+
+
+# ---------------------------------------------------------------------------------------------------- time layout
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    training: tuple[date, ...]  # oldest first
+    holdout: date
+
+
+def cutoffs_for(as_of: date, target: TargetConfig, cfg: PropensityConfig) -> Cutoffs:
+    """The holdout and training cut-offs of ``target`` for scoring at ``as_of`` (see the module doc)."""
+    window = timedelta(days=target.window_days)
+    holdout = as_of - window
+    step = timedelta(days=cfg.snapshot_step_days)
+    training = tuple(sorted(holdout - window - step * i for i in range(cfg.training_snapshots)))
+    return Cutoffs(training, holdout)
+
+
+def _in_window(ts: Column, cutoff: date, days: int) -> Column:
+    """[cut-off 00:00 UTC, cut-off + days)."""
+    return (ts >= cutoff_ts(cutoff)) & (ts < cutoff_ts(cutoff + timedelta(days=days)))
+
+
+# ---------------------------------------------------------------------------------------------------- labels
+
+
+def purchase_labels(population: DataFrame, orders: DataFrame, cutoff: date, days: int) -> DataFrame:
+    """subject_id, label: 1 when the subject completes an order in [cut-off, cut-off + days), else 0."""
+    buyers = (
+        orders.where((F.col("status") == "completed") & _in_window(F.col("order_ts"), cutoff, days))
+        .select("subject_id")
+        .distinct()
+        .withColumn("_bought", F.lit(1))
+    )
+    return population.join(buyers, "subject_id", "left").select(
+        "subject_id", F.coalesce("_bought", F.lit(0)).cast("double").alias(LABEL)
+    )
+
+
+def _activity(events: DataFrame, orders: DataFrame) -> DataFrame:
+    """(subject_id, ts) of every event and order: what counts as activity for churn."""
+    return events.select("subject_id", F.col("event_ts").alias("ts")).unionByName(
+        orders.select("subject_id", F.col("order_ts").alias("ts"))
+    )
+
+
+def churn_labels(
+    population: DataFrame, events: DataFrame, orders: DataFrame, cutoff: date, days: int, activity_days: int
+) -> DataFrame:
+    """subject_id, label over the subjects active in the ``activity_days`` before the cut-off: 1 when they have no
+    event and no order in [cut-off, cut-off + days), else 0. Inactive subjects are not in the frame (they cannot
+    churn)."""
+    activity = _activity(events, orders)
+    active = activity.where(in_last_days(F.col("ts"), cutoff, activity_days)).select("subject_id").distinct()
+    stayed = (
+        activity.where(_in_window(F.col("ts"), cutoff, days))
+        .select("subject_id")
+        .distinct()
+        .withColumn("_stayed", F.lit(1))
+    )
+    return (
+        population.join(active, "subject_id", "left_semi")
+        .join(stayed, "subject_id", "left")
+        .select("subject_id", F.when(F.col("_stayed").isNull(), 1.0).otherwise(0.0).alias(LABEL))
+    )
+
+
+def labels_for(
+    target: TargetConfig, cfg: PropensityConfig, population: DataFrame, silver: Mapping[str, DataFrame], cutoff: date
+) -> DataFrame:
+    if target.kind == "purchase":
+        return purchase_labels(population, silver["orders"], cutoff, target.window_days)
+    return churn_labels(population, silver["events"], silver["orders"], cutoff, target.window_days, cfg.activity_days)
+
+
+# ---------------------------------------------------------------------------------------------------- leakage
+
+
+def truncated_silver(silver: Mapping[str, DataFrame], cutoff: date) -> dict[str, DataFrame]:
+    """Silver as it was at the cut-off: fact rows strictly before it (customers and consents as they are)."""
+    return {
+        name: df.where(before_cutoff(F.col(FACT_TIME_COLUMNS[name]), cutoff)) if name in FACT_TIME_COLUMNS else df
+        for name, df in silver.items()
+    }
+
+
+def leaked_features(
+    build: Callable[[Mapping[str, DataFrame], date], DataFrame],
+    silver: Mapping[str, DataFrame],
+    cutoff: date,
+    columns: list[str],
+) -> dict[str, int]:
+    """Column -> subjects whose value differs when ``build`` sees only the facts before ``cutoff`` (empty: no
+    leakage). A subject present in one build only counts against every column. One aggregation."""
+    full = build(silver, cutoff).select("subject_id", *columns)
+    past = build(truncated_silver(silver, cutoff), cutoff).select(
+        "subject_id", *[F.col(c).alias(f"_past_{c}") for c in columns]
+    )
+    joined = full.withColumn("_in_full", F.lit(True)).join(
+        past.withColumn("_in_past", F.lit(True)), "subject_id", "full"
+    )
+    one_side = F.col("_in_full").isNull() | F.col("_in_past").isNull()
+    row = joined.agg(
+        *[F.sum(F.when(one_side | ~F.col(c).eqNullSafe(F.col(f"_past_{c}")), 1).otherwise(0)).alias(c) for c in columns]
+    ).first()
+    return {c: int(row[c] or 0) for c in columns if row[c]}
+
+
+def check_no_leakage(
+    build: Callable[[Mapping[str, DataFrame], date], DataFrame],
+    silver: Mapping[str, DataFrame],
+    cutoff: date,
+    columns: list[str],
+) -> None:
+    leaked = leaked_features(build, silver, cutoff, columns)
+    if leaked:
+        raise LeakageError(
+            f"features built at cut-off {cutoff} change when the data after it is removed (subjects per column): "
+            f"{leaked}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------- training set
+
+
+def labelled_snapshot(
+    features: DataFrame,
+    target: TargetConfig,
+    cfg: PropensityConfig,
+    silver: Mapping[str, DataFrame],
+    cutoff: date,
+    columns: list[str],
+) -> DataFrame:
+    """One cut-off's rows: subject_id, snapshot_date, the feature columns, label."""
+    population = features.select("subject_id")
+    labelled = labels_for(target, cfg, population, silver, cutoff)
+    return (
+        features.select("subject_id", *columns).join(labelled, "subject_id").withColumn("snapshot_date", F.lit(cutoff))
+    )
+
+
+def with_class_weights(df: DataFrame, cfg: PropensityConfig) -> tuple[DataFrame, dict[str, float]]:
+    """``weight`` per row: balanced = each class weighs half of the set (n / (2 n_class)); none = 1."""
+    counts = {int(r[LABEL]): r["n"] for r in df.groupBy(LABEL).agg(F.count("*").alias("n")).collect()}
+    positives, negatives = counts.get(1, 0), counts.get(0, 0)
+    if cfg.class_weights == "none" or not positives or not negatives:
+        return df.withColumn(WEIGHT, F.lit(1.0)), {"positive": 1.0, "negative": 1.0}
+    total = positives + negatives
+    weights = {"positive": total / (2 * positives), "negative": total / (2 * negatives)}
+    return (
+        df.withColumn(WEIGHT, F.when(F.col(LABEL) == 1, weights["positive"]).otherwise(weights["negative"])),
+        weights,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- models
+
+
+def _prepare(columns: list[str]) -> list:
+    imputed = [f"_imp_{c}" for c in columns]
+    return [
+        Imputer(inputCols=columns, outputCols=imputed, strategy="median"),
+        VectorAssembler(inputCols=imputed, outputCol=VECTOR),
+    ]
+
+
+def gbt_pipeline(columns: list[str], cfg: PropensityConfig) -> tuple[Pipeline, GBTClassifier]:
+    gbt = GBTClassifier(
+        featuresCol=VECTOR, labelCol=LABEL, weightCol=WEIGHT, seed=cfg.seed, maxDepth=cfg.grid.max_depth[0]
+    )
+    return Pipeline(stages=[*_prepare(columns), gbt]), gbt
+
+
+def baseline_pipeline(columns: list[str]) -> Pipeline:
+    scaler = StandardScaler(inputCol=VECTOR, outputCol="_scaled", withMean=True, withStd=True)
+    lr = LogisticRegression(featuresCol="_scaled", labelCol=LABEL, weightCol=WEIGHT, regParam=0.01, maxIter=100)
+    return Pipeline(stages=[*_prepare(columns), scaler, lr])
+
+
+def scored(model: PipelineModel, df: DataFrame) -> DataFrame:
+    """``df`` plus ``score``: the model's probability of the positive class."""
+    return model.transform(df).withColumn(SCORE, vector_to_array(F.col("probability"))[1])
+
+
+@dataclass
+class HoldoutMetrics:
+    roc_auc: float
+    pr_auc: float
+    brier: float
+    base_rate: float
+    lift_top_decile: float
+    capture_top_decile: float
+    rows: int
+    calibration: list[dict[str, float]] = field(default_factory=list)  # per score decile: n, mean score, rate
+
+    def flat(self, prefix: str) -> dict[str, float]:
+        names = ("roc_auc", "pr_auc", "brier", "base_rate", "lift_top_decile", "capture_top_decile")
+        return {f"{prefix}{n}": float(getattr(self, n)) for n in names}
+
+
+def evaluate(predictions: DataFrame) -> HoldoutMetrics:
+    """ROC-AUC, PR-AUC, Brier score, lift and capture in the top score decile and a calibration table by score
+    decile, from ``label`` and ``score`` (decile edges by approximate quantiles: 9 numbers reach the driver)."""
+    roc = BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol=SCORE, metricName="areaUnderROC")
+    pr = BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol=SCORE, metricName="areaUnderPR")
+    edges = predictions.approxQuantile(SCORE, [i / DECILES for i in range(1, DECILES)], 1e-4)
+    decile = reduce(lambda acc, e: acc + F.when(F.col(SCORE) > e, 1).otherwise(0), edges, F.lit(1))
+    by_decile = (
+        predictions.withColumn("_decile", decile)
+        .groupBy("_decile")
+        .agg(
+            F.count("*").alias("n"),
+            F.avg(SCORE).alias("mean_score"),
+            F.avg(LABEL).alias("positive_rate"),
+            F.sum(LABEL).alias("positives"),
+        )
+        .orderBy("_decile")
+        .collect()
+    )
+    totals = predictions.agg(
+        F.count("*").alias("n"), F.avg(LABEL).alias("rate"), F.avg((F.col(SCORE) - F.col(LABEL)) ** 2).alias("brier")
+    ).first()
+    top = by_decile[-1] if by_decile else None
+    all_positives = sum(r["positives"] for r in by_decile) or 0.0
+    return HoldoutMetrics(
+        roc_auc=roc.evaluate(predictions),
+        pr_auc=pr.evaluate(predictions),
+        brier=float(totals["brier"]),
+        base_rate=float(totals["rate"]),
+        lift_top_decile=float(top["positive_rate"] / totals["rate"]) if top and totals["rate"] else 0.0,
+        capture_top_decile=float(top["positives"] / all_positives) if top and all_positives else 0.0,
+        rows=int(totals["n"]),
+        calibration=[
+            {"decile": r["_decile"], "n": r["n"], "mean_score": r["mean_score"], "positive_rate": r["positive_rate"]}
+            for r in by_decile
+        ],
+    )
+
+
+@dataclass
+class TargetFit:
+    """What training one target produced; ``model`` is the one published (GBT unless the baseline beat it)."""
+
+    target: str
+    cutoffs: Cutoffs
+    columns: list[str]
+    model: PipelineModel
+    model_kind: str  # gbt | logistic_regression
+    gbt: HoldoutMetrics
+    baseline: HoldoutMetrics
+    best_params: dict[str, float]
+    cv_roc_auc: list[float]
+    importances: dict[str, float]
+    class_weights: dict[str, float]
+    training_rows: int
+    training_positives: int
+    dropped_features: dict[str, str]
+
+    @property
+    def published(self) -> HoldoutMetrics:
+        return self.gbt if self.model_kind == "gbt" else self.baseline
+
+    def summary(self) -> str:
+        return (
+            f"{self.target}: holdout {self.cutoffs.holdout} ROC-AUC {self.gbt.roc_auc:.3f} (GBT) vs "
+            f"{self.baseline.roc_auc:.3f} (logistic baseline), PR-AUC {self.gbt.pr_auc:.3f}, top-decile lift "
+            f"{self.gbt.lift_top_decile:.2f}; published {self.model_kind}"
+        )
+
+
+def _check_positives(df: DataFrame, what: str, cfg: PropensityConfig) -> tuple[int, int]:
+    row = df.agg(F.count("*").alias("n"), F.sum(LABEL).alias("p")).first()
+    rows, positives = int(row["n"]), int(row["p"] or 0)
+    if positives < cfg.min_positives or rows - positives < cfg.min_positives:
+        raise PropensityError(
+            f"{what}: {positives} positives and {rows - positives} negatives in {rows} rows; "
+            f"propensity.min_positives is {cfg.min_positives} of each"
+        )
+    return rows, positives
+
+
+def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs, cfg: PropensityConfig) -> TargetFit:
+    """Cross-validated GBT and a logistic baseline on ``train``, both judged on ``holdout`` (later in time)."""
+    rows, positives = _check_positives(train, f"{name} training set ({len(cutoffs.training)} cut-offs)", cfg)
+    _check_positives(holdout, f"{name} holdout ({cutoffs.holdout})", cfg)
+    usable, dropped = inspect_features(train, cfg.features, [])
+    columns = usable.numeric
+    train, weights = with_class_weights(train, cfg)
+    train = train.persist()
+    pipeline, gbt = gbt_pipeline(columns, cfg)
+    grid = (
+        ParamGridBuilder()
+        .addGrid(gbt.maxDepth, cfg.grid.max_depth)
+        .addGrid(gbt.maxIter, cfg.grid.max_iter)
+        .addGrid(gbt.stepSize, cfg.grid.step_size)
+        .build()
+    )
+    cv = CrossValidator(
+        estimator=pipeline,
+        estimatorParamMaps=grid,
+        evaluator=BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="rawPrediction"),
+        numFolds=cfg.num_folds,
+        parallelism=cfg.parallelism,
+        seed=cfg.seed,
+    )
+    cv_model = cv.fit(train)
+    best = cv_model.bestModel
+    best_gbt = best.stages[-1]
+    best_params = {
+        "max_depth": float(best_gbt.getMaxDepth()),
+        "max_iter": float(best_gbt.getMaxIter()),
+        "step_size": float(best_gbt.getStepSize()),
+    }
+    baseline = baseline_pipeline(columns).fit(train)
+    gbt_metrics = evaluate(scored(best, holdout))
+    baseline_metrics = evaluate(scored(baseline, holdout))
+    train.unpersist()
+    importances = dict(
+        sorted(zip(columns, best_gbt.featureImportances.toArray().tolist(), strict=True), key=lambda kv: -kv[1])
+    )
+    model_kind = "gbt" if gbt_metrics.roc_auc > baseline_metrics.roc_auc else "logistic_regression"
+    fit = TargetFit(
+        target=name,
+        cutoffs=cutoffs,
+        columns=columns,
+        model=best if model_kind == "gbt" else baseline,
+        model_kind=model_kind,
+        gbt=gbt_metrics,
+        baseline=baseline_metrics,
+        best_params=best_params,
+        cv_roc_auc=[float(m) for m in cv_model.avgMetrics],
+        importances=importances,
+        class_weights=weights,
+        training_rows=rows,
+        training_positives=positives,
+        dropped_features=dropped,
+    )
+    if model_kind != "gbt":
+        log.warning(
+            "propensity %s: the GBT (holdout ROC-AUC %.3f) did NOT beat the logistic baseline (%.3f): publishing "
+            "the baseline",
+            name,
+            gbt_metrics.roc_auc,
+            baseline_metrics.roc_auc,
+        )
+    log.info("propensity %s", fit.summary())
+    return fit
+
+
+# ---------------------------------------------------------------------------------------------------- tiers
+
+
+def tier_thresholds(scores: DataFrame, cfg: PropensityConfig) -> dict[str, float]:
+    """Tier -> the score quantile of the scored snapshot its members exceed (highest tier first)."""
+    tiers = sorted(cfg.tier_quantiles.items(), key=lambda kv: -kv[1])
+    values = scores.approxQuantile(SCORE, [q for _, q in tiers], 1e-4)
+    return {name: float(v) for (name, _), v in zip(tiers, values, strict=True)}
+
+
+def tier_of(score: Column, thresholds: dict[str, float]) -> Column:
+    """The first tier (highest threshold first) whose threshold the score exceeds, else ``low``: with the 0.9
+    quantile as threshold, ``high`` is the top 10% (ties at the threshold fall below)."""
+    ordered = sorted(thresholds.items(), key=lambda kv: -kv[1])
+    first = F.when(score > F.lit(ordered[0][1]), F.lit(ordered[0][0]))
+    return reduce(lambda acc, kv: acc.when(score > F.lit(kv[1]), F.lit(kv[0])), ordered[1:], first).otherwise(
+        F.lit("low")
+    )
+
+
+def tier_profiles(scored_snapshot: DataFrame, columns: list[str]) -> list[dict[str, float]]:
+    """Per tier: subjects, mean score and the mean of every model feature (for the report; tiers x columns)."""
+    rows = (
+        scored_snapshot.groupBy("tier")
+        .agg(F.count("*").alias("subjects"), F.avg(SCORE).alias("mean_score"), *[F.avg(c).alias(c) for c in columns])
+        .orderBy(F.desc("mean_score"))
+        .collect()
+    )
+    return [r.asDict() for r in rows]

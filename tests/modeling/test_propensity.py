@@ -1,0 +1,172 @@
+"""Propensity: labels, the leakage check, tiers, holdout metrics, and one fit logged to a real MLflow registry."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from chispa import assert_approx_df_equality, assert_df_equality
+from pyspark.sql import functions as F
+
+from seglib.config import MlflowConfig, SeglibConfig, WarehouseConfig
+from seglib.config.propensity import GbtGrid, PropensityConfig, TargetConfig
+from seglib.modeling import propensity as P
+
+CUTOFF = date(2024, 3, 1)
+PCFG = PropensityConfig(
+    features=["x1", "x2", "noise"],
+    grid=GbtGrid(max_depth=[2, 3], max_iter=[10], step_size=[0.3]),
+    num_folds=2,
+    min_positives=5,
+)
+
+
+def test_cutoffs_keep_every_training_label_window_before_the_holdout():
+    cfg = PropensityConfig(training_snapshots=3, snapshot_step_days=30)
+    cutoffs = P.cutoffs_for(date(2026, 11, 1), TargetConfig(kind="purchase", window_days=30), cfg)
+    assert cutoffs.holdout == date(2026, 10, 2)  # its window [10-02, 11-01) closes at the scored snapshot
+    assert cutoffs.training == (date(2026, 7, 4), date(2026, 8, 3), date(2026, 9, 2))  # last window ends 10-02
+
+
+@pytest.fixture(scope="module")
+def population(spark):
+    return spark.createDataFrame([("buyer",), ("late",), ("early",), ("idle",), ("gone",)], "subject_id string")
+
+
+def test_purchase_label_is_a_completed_order_inside_the_window(spark, population):
+    orders = spark.createDataFrame(
+        [
+            ("buyer", "2024-03-01 00:00:00", "completed"),  # at the cut-off: inside [cut-off, +7 days)
+            ("late", "2024-03-08 00:00:00", "completed"),  # at the window's end: outside
+            ("early", "2024-02-29 23:59:59", "completed"),  # before the cut-off: a feature, never a label
+            ("idle", "2024-03-02 00:00:00", "refunded"),  # not completed
+        ],
+        "subject_id string, order_ts string, status string",
+    ).withColumn("order_ts", F.to_timestamp("order_ts"))
+    out = P.purchase_labels(population, orders, CUTOFF, 7)
+    expected = spark.createDataFrame(
+        [("buyer", 1.0), ("late", 0.0), ("early", 0.0), ("idle", 0.0), ("gone", 0.0)], "subject_id string, label double"
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_churn_label_is_no_activity_after_among_the_recently_active(spark, population):
+    events = spark.createDataFrame(
+        [
+            ("buyer", "2024-02-20 10:00:00"),  # active before ...
+            ("late", "2024-02-25 10:00:00"),
+            ("late", "2024-03-05 10:00:00"),  # ... and after: stayed
+            ("idle", "2023-10-01 10:00:00"),  # last seen long before the 90 days: not in the churn population
+            ("gone", "2024-02-28 10:00:00"),  # active before, nothing after: churned
+        ],
+        "subject_id string, event_ts string",
+    ).withColumn("event_ts", F.to_timestamp("event_ts"))
+    orders = spark.createDataFrame(
+        [("buyer", "2024-03-03 00:00:00", "completed")], "subject_id string, order_ts string, status string"
+    ).withColumn("order_ts", F.to_timestamp("order_ts"))  # an order after the cut-off is activity too
+    out = P.churn_labels(population, events, orders, CUTOFF, days=30, activity_days=90)
+    expected = spark.createDataFrame([("buyer", 0.0), ("late", 0.0), ("gone", 1.0)], "subject_id string, label double")
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_feature_built_from_after_the_cutoff_is_caught(spark):
+    events = spark.createDataFrame(
+        [("a", "2024-02-10 00:00:00"), ("a", "2024-03-10 00:00:00"), ("b", "2024-02-11 00:00:00")],
+        "subject_id string, event_ts string",
+    ).withColumn("event_ts", F.to_timestamp("event_ts"))
+    silver = {"events": events}
+
+    def honest(facts, cutoff):
+        past = facts["events"].where(F.col("event_ts") < F.lit(str(cutoff)).cast("timestamp"))
+        return past.groupBy("subject_id").agg(F.count("*").alias("events"))
+
+    def leaky(facts, cutoff):  # counts every event, including those after the cut-off
+        return facts["events"].groupBy("subject_id").agg(F.count("*").alias("events"))
+
+    assert P.leaked_features(honest, silver, CUTOFF, ["events"]) == {}
+    assert P.leaked_features(leaky, silver, CUTOFF, ["events"]) == {"events": 1}  # subject a: 2 vs 1
+    with pytest.raises(P.LeakageError, match=r"change when the data after it is removed.*'events': 1"):
+        P.check_no_leakage(leaky, silver, CUTOFF, ["events"])
+
+
+def test_tiers_by_score_quantiles_highest_first(spark):
+    scores = spark.range(100).select(F.col("id").cast("string").alias("subject_id"), (F.col("id") / 100).alias("score"))
+    thresholds = P.tier_thresholds(scores, PropensityConfig(tier_quantiles={"high": 0.9, "medium": 0.6}))
+    assert thresholds == pytest.approx({"high": 0.89, "medium": 0.59})  # the 90th and 60th of 0.00 .. 0.99
+    sizes = {
+        r.tier: r["count"] for r in scores.select(P.tier_of(F.col("score"), thresholds).alias("tier"))
+        .groupBy("tier").count().collect()
+    }  # fmt: skip
+    assert sizes == {"high": 10, "medium": 30, "low": 60}
+
+
+def test_holdout_metrics_and_calibration_table(spark):
+    # 10 deciles of 10 rows; decile d (1..10) scores d/10 and holds d-1 positives.
+    rows = [(f"{d}-{i}", d / 10 - 0.001 * i, 1.0 if i < d - 1 else 0.0) for d in range(1, 11) for i in range(10)]
+    df = spark.createDataFrame(rows, "subject_id string, score double, label double")
+    m = P.evaluate(df)
+    assert m.rows == 100 and m.base_rate == pytest.approx(0.45)
+    assert [r["n"] for r in m.calibration] == [10] * 10
+    assert [r["positive_rate"] for r in m.calibration] == pytest.approx([d / 10 for d in range(10)])
+    assert m.lift_top_decile == pytest.approx(0.9 / 0.45)
+    assert m.capture_top_decile == pytest.approx(9 / 45)
+    expected_brier = sum((s - y) ** 2 for _, s, y in rows) / len(rows)
+    assert m.brier == pytest.approx(expected_brier)
+    assert 0.5 < m.roc_auc <= 1.0
+
+
+def test_balanced_class_weights_give_each_class_half_the_weight(spark):
+    df = spark.createDataFrame([(1.0,)] * 2 + [(0.0,)] * 8, "label double")
+    weighted, weights = P.with_class_weights(df, PropensityConfig())
+    assert weights == pytest.approx({"positive": 2.5, "negative": 0.625})
+    totals = {r.label: r.w for r in weighted.groupBy("label").agg(F.sum("weight").alias("w")).collect()}
+    assert totals == pytest.approx({1.0: 5.0, 0.0: 5.0})
+
+
+@pytest.fixture(scope="module")
+def fitted(spark):
+    """A label that needs an interaction (x1 and x2 of the same sign): trees find it, a linear model cannot."""
+    data = spark.range(1200).select(
+        (F.col("id") % 4).alias("_cut"),
+        (F.rand(1) * 2 - 1).alias("x1"),
+        (F.rand(2) * 2 - 1).alias("x2"),
+        F.rand(3).alias("noise"),
+        F.col("id").cast("string").alias("subject_id"),
+    )
+    data = data.withColumn("label", F.when(F.col("x1") * F.col("x2") > 0, 1.0).otherwise(0.0))
+    cutoffs = P.Cutoffs(training=(date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)), holdout=date(2024, 4, 1))
+    train, holdout = data.where("_cut < 3"), data.where("_cut = 3")
+    return P.fit_target("toy", train, holdout, cutoffs, PCFG), holdout
+
+
+def test_gbt_beats_the_linear_baseline_on_an_interaction_and_is_published(fitted):
+    fit, _ = fitted
+    assert fit.model_kind == "gbt"
+    assert fit.gbt.roc_auc > 0.9 > 0.7 > fit.baseline.roc_auc
+    assert len(fit.cv_roc_auc) == 2 and fit.best_params["max_iter"] == 10
+    assert max(fit.importances, key=fit.importances.get) in {"x1", "x2"}
+    assert fit.importances["noise"] < min(fit.importances["x1"], fit.importances["x2"])
+
+
+def test_registry_round_trip_scores_like_the_fitted_model(spark, fitted, tmp_path_factory):
+    """Logged with its signature, registered, gated to champion, loaded by alias: the same scores."""
+    import mlflow
+
+    from seglib.pipeline import RunContext
+    from seglib.tracking import load_by_alias, log_propensity, setup_mlflow
+
+    fit, holdout = fitted
+    cfg = SeglibConfig(
+        warehouse=WarehouseConfig(path=str(tmp_path_factory.mktemp("mlflow") / "warehouse")),
+        mlflow=MlflowConfig(experiment="propensity-test"),
+        propensity=PCFG,
+    )
+    setup_mlflow(cfg)
+    with mlflow.start_run():
+        logged = log_propensity(cfg, RunContext.create(date(2024, 5, 1), "t"), fit, "seglib_propensity_toy")
+    assert logged["alias"] == "champion"
+    model, inputs, version = load_by_alias("seglib_propensity_toy")
+    assert (inputs, version) == (fit.columns, logged["model_version"])
+    expected = P.scored(fit.model, holdout).select("subject_id", P.SCORE)
+    actual = P.scored(model, holdout.select("subject_id", *inputs)).select("subject_id", P.SCORE)
+    assert_approx_df_equality(actual, expected, precision=1e-12, ignore_row_order=True)
