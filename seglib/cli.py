@@ -183,7 +183,8 @@ def render_summary(spark, cfg: SeglibConfig, result) -> str:
     for p in result.propensity:
         if p.holdout:
             lines.append(
-                f"propensity {p.target}: holdout ROC-AUC {p.holdout['gbt_roc_auc']:.3f} (GBT) vs "
+                f"propensity {p.target}: holdout ({p.holdout['gbt_rows']:.0f} subjects, base rate "
+                f"{p.holdout['gbt_base_rate']:.1%}) ROC-AUC {p.holdout['gbt_roc_auc']:.3f} (GBT) vs "
                 f"{p.holdout['baseline_roc_auc']:.3f} (logistic baseline), PR-AUC {p.holdout['gbt_pr_auc']:.3f}, "
                 f"top-decile lift {p.holdout['gbt_lift_top_decile']:.2f}; {p.model_kind} v{p.trained_version} -> "
                 f"{p.alias}"

@@ -169,7 +169,7 @@ def stage_propensity(
     champion into models/propensity_scores (one commit per snapshot and target)."""
     from seglib.features import build_feature_set
     from seglib.modeling import propensity as P
-    from seglib.tracking import load_by_alias, log_propensity, propensity_model_name
+    from seglib.tracking import load_by_alias, log_propensity, log_propensity_tiers, propensity_model_name
 
     pcfg = cfg.propensity
     silver = read_silver(spark, cfg) if train else {}
@@ -215,6 +215,10 @@ def stage_propensity(
             model, inputs, scored_version = load_by_alias(model_name)
             scores = P.scored(model, snapshot.select("subject_id", *inputs)).select("subject_id", P.SCORE).persist()
             tiers = P.tier_thresholds(scores, pcfg)
+            profiles = P.tier_profiles(
+                scores.withColumn("tier", P.tier_of(F.col(P.SCORE), tiers)).join(snapshot, "subject_id"), inputs
+            )
+            log_propensity_tiers(name, tiers, profiles)
             out = scores.select(
                 "subject_id",
                 F.lit(ctx.as_of).alias("snapshot_date"),

@@ -258,6 +258,7 @@ def log_propensity(cfg: SeglibConfig, ctx: RunContext, fit, model_name: str) -> 
             f"{prefix}cutoffs_training": ",".join(str(c) for c in fit.cutoffs.training),
             f"{prefix}cutoff_holdout": str(fit.cutoffs.holdout),
             f"{prefix}model_kind": fit.model_kind,
+            f"{prefix}isotonic_calibration": fit.calibrated,
             **{f"{prefix}best_{k}": v for k, v in fit.best_params.items()},
             **{f"{prefix}class_weight_{k}": round(v, 6) for k, v in fit.class_weights.items()},
         }
@@ -266,6 +267,7 @@ def log_propensity(cfg: SeglibConfig, ctx: RunContext, fit, model_name: str) -> 
         {
             **{f"{prefix}{k}": v for k, v in fit.gbt.flat("holdout_gbt_").items()},
             **{f"{prefix}{k}": v for k, v in fit.baseline.flat("holdout_baseline_").items()},
+            f"{prefix}holdout_gbt_uncalibrated_brier": fit.uncalibrated_brier,
             f"{prefix}training_rows": float(fit.training_rows),
             f"{prefix}training_positives": float(fit.training_positives),
         }
@@ -295,6 +297,13 @@ def log_propensity(cfg: SeglibConfig, ctx: RunContext, fit, model_name: str) -> 
         cfg, model_name, version, {"roc_auc": fit.published.roc_auc}, rules=cfg.propensity.champion_gate
     )
     return {"model_version": version, "alias": gate.alias}
+
+
+def log_propensity_tiers(target: str, thresholds: dict[str, float], profiles: list[dict[str, Any]]) -> None:
+    """The scored snapshot's tier thresholds and, per tier, its size, mean score and feature means (for reports)."""
+    import mlflow
+
+    mlflow.log_dict({"thresholds": thresholds, "tiers": profiles}, f"propensity/{target}/tiers.json")
 
 
 def clustering_signature(feature_cols: list[str], categorical: list[str] = ()):

@@ -61,8 +61,8 @@ class PropensityConfig(StrictModel):
     enabled: bool = True
     targets: dict[str, TargetConfig] = Field(
         default_factory=lambda: {
-            "purchase_30d": TargetConfig(kind="purchase", window_days=30),
-            "churn_30d": TargetConfig(kind="churn", window_days=30),
+            "purchase": TargetConfig(kind="purchase", window_days=30),
+            "churn": TargetConfig(kind="churn", window_days=30),
         }
     )
     activity_days: int = Field(90, ge=1, description="churn: who counts as active before the cut-off.")

@@ -25,6 +25,7 @@ from pyspark.ml.classification import GBTClassifier, LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.feature import Imputer, StandardScaler, VectorAssembler
 from pyspark.ml.functions import vector_to_array
+from pyspark.ml.regression import IsotonicRegression, IsotonicRegressionModel
 from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -37,6 +38,7 @@ from seglib.modeling.feature_space import inspect_features
 log = logging.getLogger(__name__)
 
 LABEL, WEIGHT, SCORE = "label", "weight", "score"
+CALIBRATED = "calibrated_score"
 VECTOR = "_propensity_features"
 DECILES = 10
 # Fact tables and the column that dates each row: what a cut-off truncates to rebuild features without the future.
@@ -233,8 +235,25 @@ def baseline_pipeline(columns: list[str]) -> Pipeline:
 
 
 def scored(model: PipelineModel, df: DataFrame) -> DataFrame:
-    """``df`` plus ``score``: the model's probability of the positive class."""
-    return model.transform(df).withColumn(SCORE, vector_to_array(F.col("probability"))[1])
+    """``df`` plus ``score``: the model's calibrated probability of the positive class when the pipeline ends with
+    the isotonic calibrator, else its raw probability."""
+    out = model.transform(df)
+    if CALIBRATED in out.columns:
+        return out.withColumn(SCORE, F.col(CALIBRATED))
+    return out.withColumn(SCORE, vector_to_array(F.col("probability"))[1])
+
+
+def fit_calibrator(estimator: Pipeline, params: dict, train: DataFrame) -> IsotonicRegressionModel | None:
+    """An isotonic map from the GBT's probability to the observed rate, learnt out of time: ``estimator`` (with
+    ``params``) refitted on the training cut-offs before the latest one, scored on the latest one, unweighted (the
+    class weights inflate the positives' probabilities; the map brings them back to rates). None with one cut-off."""
+    latest = train.agg(F.max("snapshot_date")).first()[0]
+    earlier = train.where(F.col("snapshot_date") < F.lit(latest))
+    if earlier.isEmpty():
+        return None
+    model = estimator.fit(earlier, params)
+    isotonic = IsotonicRegression(featuresCol="probability", featureIndex=1, labelCol=LABEL, predictionCol=CALIBRATED)
+    return isotonic.fit(model.transform(train.where(F.col("snapshot_date") == F.lit(latest))))
 
 
 @dataclass
@@ -249,7 +268,7 @@ class HoldoutMetrics:
     calibration: list[dict[str, float]] = field(default_factory=list)  # per score decile: n, mean score, rate
 
     def flat(self, prefix: str) -> dict[str, float]:
-        names = ("roc_auc", "pr_auc", "brier", "base_rate", "lift_top_decile", "capture_top_decile")
+        names = ("roc_auc", "pr_auc", "brier", "base_rate", "lift_top_decile", "capture_top_decile", "rows")
         return {f"{prefix}{n}": float(getattr(self, n)) for n in names}
 
 
@@ -305,6 +324,8 @@ class TargetFit:
     baseline: HoldoutMetrics
     best_params: dict[str, float]
     cv_roc_auc: list[float]
+    calibrated: bool  # the GBT ends with the isotonic calibrator (it lowered the holdout Brier score)
+    uncalibrated_brier: float
     importances: dict[str, float]
     class_weights: dict[str, float]
     training_rows: int
@@ -367,9 +388,21 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
         "step_size": float(best_gbt.getStepSize()),
     }
     baseline = baseline_pipeline(columns).fit(train)
+    best_index = max(range(len(grid)), key=lambda i: cv_model.avgMetrics[i])
+    calibrator = fit_calibrator(pipeline, grid[best_index], train)
     gbt_metrics = evaluate(scored(best, holdout))
     baseline_metrics = evaluate(scored(baseline, holdout))
     train.unpersist()
+    uncalibrated_brier = gbt_metrics.brier
+    if calibrator is not None:
+        calibrated = PipelineModel(stages=[*best.stages, calibrator])
+        calibrated_metrics = evaluate(scored(calibrated, holdout))
+        log.info(
+            "propensity %s: isotonic calibration holdout Brier %.4f -> %.4f", name, gbt_metrics.brier,
+            calibrated_metrics.brier,
+        )  # fmt: skip
+        if calibrated_metrics.brier < gbt_metrics.brier:  # "if it helps": kept only when the holdout says so
+            best, gbt_metrics = calibrated, calibrated_metrics
     importances = dict(
         sorted(zip(columns, best_gbt.featureImportances.toArray().tolist(), strict=True), key=lambda kv: -kv[1])
     )
@@ -384,6 +417,8 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
         baseline=baseline_metrics,
         best_params=best_params,
         cv_roc_auc=[float(m) for m in cv_model.avgMetrics],
+        calibrated=CALIBRATED in scored(best, holdout.limit(0)).columns,
+        uncalibrated_brier=uncalibrated_brier,
         importances=importances,
         class_weights=weights,
         training_rows=rows,

@@ -33,7 +33,13 @@ def owned(spark, demo_run) -> dict[str, str]:
 def test_pipeline_writes_every_layer(spark, demo_run, owned):
     cfg, _ = demo_run
     tables = Warehouse.of(cfg)
-    assert {"silver/events", "features/subject_features", "segments/segment_profiles", "ops/quarantine"} <= set(owned)
+    assert {
+        "silver/events",
+        "features/subject_features",
+        "models/propensity_scores",
+        "segments/segment_profiles",
+        "ops/quarantine",
+    } <= set(owned)
     membership = read_table(spark, tables.location("segments/segment_membership"))
     subjects = read_table(spark, tables.location("features/subject_features")).count()
     got = membership.agg(
@@ -44,6 +50,24 @@ def test_pipeline_writes_every_layer(spark, demo_run, owned):
     assert got["members"] == subjects > 0
     assert 2 <= got["segments"] <= 4
     assert got["unnamed"] == 0
+    # Both propensity targets scored every feature row of the snapshot, in three tiers, by a registered version.
+    scores = read_table(spark, tables.location("models/propensity_scores"))
+    per_target = {
+        r.target: r
+        for r in scores.groupBy("target")
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sort_array(F.collect_set("tier")).alias("tiers"),
+            F.min("score").alias("low"),
+            F.max("score").alias("high"),
+            F.count_distinct("model_version").alias("versions"),
+        )
+        .collect()
+    }
+    assert set(per_target) == {"purchase", "churn"}
+    for row in per_target.values():
+        assert (row.rows, row.tiers, row.versions) == (subjects, ["high", "low", "medium"], 1)
+        assert 0.0 <= row.low < row.high <= 1.0
 
 
 def test_no_raw_identifier_or_pii_value_reaches_silver_or_later(spark, demo_run, owned):

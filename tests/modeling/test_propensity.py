@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
+from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
 from seglib.config import MlflowConfig, SeglibConfig, WarehouseConfig
@@ -135,6 +136,9 @@ def fitted(spark):
     )
     data = data.withColumn("label", F.when(F.col("x1") * F.col("x2") > 0, 1.0).otherwise(0.0))
     cutoffs = P.Cutoffs(training=(date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)), holdout=date(2024, 4, 1))
+    data = data.withColumn(
+        "snapshot_date", F.element_at(F.array(*[F.lit(c) for c in cutoffs.training]), F.col("_cut").cast("int") + 1)
+    )
     train, holdout = data.where("_cut < 3"), data.where("_cut = 3")
     return P.fit_target("toy", train, holdout, cutoffs, PCFG), holdout
 
@@ -146,6 +150,30 @@ def test_gbt_beats_the_linear_baseline_on_an_interaction_and_is_published(fitted
     assert len(fit.cv_roc_auc) == 2 and fit.best_params["max_iter"] == 10
     assert max(fit.importances, key=fit.importances.get) in {"x1", "x2"}
     assert fit.importances["noise"] < min(fit.importances["x1"], fit.importances["x2"])
+
+
+def test_isotonic_calibration_maps_weighted_scores_back_to_rates(spark):
+    """Balanced weights make a 10%-positive class look like 50%; the out-of-time isotonic map undoes that."""
+    data = spark.range(3000).select(
+        F.element_at(
+            F.array(F.lit(date(2024, 1, 1)), F.lit(date(2024, 2, 1))), (F.col("id") % 2 + 1).cast("int")
+        ).alias("snapshot_date"),
+        F.rand(4).alias("x1"),
+        F.rand(5).alias("x2"),
+        F.rand(6).alias("noise"),
+    )
+    data = data.withColumn("label", F.when(F.col("x1") + 0.3 * F.rand(7) > 0.95, 1.0).otherwise(0.0))
+    weighted, _ = P.with_class_weights(data, PCFG)
+    pipeline, gbt = P.gbt_pipeline(PCFG.features, PCFG)
+    params = {gbt.maxDepth: 2, gbt.maxIter: 10}
+    calibrator = P.fit_calibrator(pipeline, params, weighted)
+    model = pipeline.fit(weighted, params)
+    latest = weighted.where(F.col("snapshot_date") == F.lit(date(2024, 2, 1)))
+    raw = P.scored(model, latest).agg(F.avg(P.SCORE)).first()[0]
+    calibrated = P.scored(PipelineModel(stages=[*model.stages, calibrator]), latest)
+    row = calibrated.agg(F.avg(P.SCORE).alias("score"), F.avg(P.LABEL).alias("rate")).first()
+    assert raw > 0.2 > row.rate
+    assert row.score == pytest.approx(row.rate, abs=0.01)
 
 
 def test_registry_round_trip_scores_like_the_fitted_model(spark, fitted, tmp_path_factory):
