@@ -7,10 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.clustering import clustering_rows
+from benchmarks.propensity import propensity_rows
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SPARK_VS_DUCKDB_TARGET = 4.0
-PARTIAL_RUN_TABLES = {"clustering": "latest-clustering.md", "ingest": "latest-ingest.md"}
+PARTIAL_RUN_TABLES = {
+    "clustering": "latest-clustering.md",
+    "ingest": "latest-ingest.md",
+    "propensity": "latest-propensity.md",
+}
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -31,6 +36,7 @@ def markdown_table(result: dict[str, Any]) -> str:
     rows = ingest_rows(result, m, env) if "raw_events" in m else []
     rows += pipeline_rows(m) if "feature_rows_n" in m else []
     rows += clustering_rows(m, _fmt)
+    rows += propensity_rows(m, _fmt)
     rows += [
         ("JVM peak RSS MB", _fmt(m.get("jvm_peak_rss_mb"), 0)),
         ("Python + DuckDB peak RSS MB", _fmt(m.get("python_peak_rss_mb"), 0)),

@@ -194,7 +194,8 @@ def stage_propensity(
             cutoffs = P.cutoffs_for(ctx.as_of, target, pcfg)
             columns = list(pcfg.features)
             if not leakage_checked:  # once per run: every target reads the same feature builds
-                P.check_no_leakage(features_at, silver, cutoffs.training[-1], columns)
+                latest = cutoffs.training[-1]
+                P.check_no_leakage(features_at, silver, latest, columns, cached_features(latest))
                 leakage_checked = True
             frames = [
                 P.labelled_snapshot(cached_features(c), target, pcfg, silver, c, columns) for c in cutoffs.training

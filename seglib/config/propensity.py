@@ -53,7 +53,7 @@ class GbtGrid(StrictModel):
     """CrossValidator grid of the GBT (every combination is fitted num_folds times)."""
 
     max_depth: list[int] = Field(default_factory=lambda: [3, 5])
-    max_iter: list[int] = Field(default_factory=lambda: [30])
+    max_iter: list[int] = Field(default_factory=lambda: [20])
     step_size: list[float] = Field(default_factory=lambda: [0.1])
 
 

@@ -146,10 +146,12 @@ def leaked_features(
     silver: Mapping[str, DataFrame],
     cutoff: date,
     columns: list[str],
+    built: DataFrame | None = None,
 ) -> dict[str, int]:
     """Column -> subjects whose value differs when ``build`` sees only the facts before ``cutoff`` (empty: no
-    leakage). A subject present in one build only counts against every column. One aggregation."""
-    full = build(silver, cutoff).select("subject_id", *columns)
+    leakage). A subject present in one build only counts against every column. One aggregation. ``built``: the
+    build on all of ``silver``, when the caller already has it."""
+    full = (build(silver, cutoff) if built is None else built).select("subject_id", *columns)
     past = build(truncated_silver(silver, cutoff), cutoff).select(
         "subject_id", *[F.col(c).alias(f"_past_{c}") for c in columns]
     )
@@ -168,8 +170,9 @@ def check_no_leakage(
     silver: Mapping[str, DataFrame],
     cutoff: date,
     columns: list[str],
+    built: DataFrame | None = None,
 ) -> None:
-    leaked = leaked_features(build, silver, cutoff, columns)
+    leaked = leaked_features(build, silver, cutoff, columns, built)
     if leaked:
         raise LeakageError(
             f"features built at cut-off {cutoff} change when the data after it is removed (subjects per column): "
@@ -362,7 +365,9 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
     usable, dropped = inspect_features(train, cfg.features, [])
     columns = usable.numeric
     train, weights = with_class_weights(train, cfg)
-    train = train.persist()
+    # One partition per core: the boosting iterations run a few jobs each, and on small training sets the tasks of
+    # many tiny partitions (a union of several snapshots' frames) cost more than their rows.
+    train = train.coalesce(train.sparkSession.sparkContext.defaultParallelism).persist()
     pipeline, gbt = gbt_pipeline(columns, cfg)
     grid = (
         ParamGridBuilder()
