@@ -41,10 +41,10 @@ OVERRIDES = (
     "clustering.k_max=3",
     "clustering.seeds_per_k=1",
     "clustering.stability_resamples=2",
-    # Propensity on a 30-day history: 7-day label windows, two training cut-offs 3 days apart, a one-model grid.
+    # Propensity on a 30-day history: 7-day label windows, one training cut-off before the holdout, a one-model grid.
     "propensity.targets.purchase.window_days=7",
     "propensity.targets.churn.window_days=7",
-    "propensity.training_snapshots=2",
+    "propensity.training_snapshots=1",  # one training cut-off: no calibration split, one feature build less
     "propensity.snapshot_step_days=3",
     "propensity.min_positives=3",
     "propensity.grid={max_depth: [2], max_iter: [5], step_size: [0.3]}",
