@@ -214,18 +214,18 @@ def stage_propensity(
         scored_version = None
         if score:
             model, inputs, scored_version = load_by_alias(model_name)
-            scores = P.scored(model, snapshot.select("subject_id", *inputs)).select("subject_id", P.SCORE).persist()
-            tiers = P.tier_thresholds(scores, pcfg)
-            profiles = P.tier_profiles(
-                scores.withColumn("tier", P.tier_of(F.col(P.SCORE), tiers)).join(snapshot, "subject_id"), inputs
-            )
+            raw = P.scored(model, snapshot.select("subject_id", *inputs)).select("subject_id", P.SCORE, P.RAW_SCORE)
+            raw.persist()  # read by the quantiles, the tier profiles and the write
+            tiers = P.tier_thresholds(raw, pcfg)
+            scores = raw.withColumn("tier", P.tier_of(F.col(P.RAW_SCORE), tiers))
+            profiles = P.tier_profiles(scores.join(snapshot, "subject_id"), inputs)
             log_propensity_tiers(name, tiers, profiles)
             out = scores.select(
                 "subject_id",
                 F.lit(ctx.as_of).alias("snapshot_date"),
                 F.lit(name).alias("target"),
                 F.col(P.SCORE).alias("score"),
-                P.tier_of(F.col(P.SCORE), tiers).alias("tier"),
+                "tier",
                 F.lit(model_name).alias("model_name"),
                 F.lit(scored_version).alias("model_version"),
                 F.lit(ctx.run_id).alias("run_id"),
@@ -237,11 +237,8 @@ def stage_propensity(
                 mode="overwrite",
                 replace_where=f"snapshot_date = DATE'{ctx.as_of.isoformat()}' AND target = '{name}'",
             )
-            scores.unpersist()
-            written = read_table(spark, spec.location).where(
-                (F.col("snapshot_date") == F.lit(ctx.as_of)) & (F.col("target") == name)
-            )
-            sizes = {r["tier"]: r["n"] for r in written.groupBy("tier").agg(F.count("*").alias("n")).collect()}
+            raw.unpersist()
+            sizes = {p["tier"]: p["subjects"] for p in profiles}
             log.info("propensity %s scored by %s v%s: tiers %s (thresholds %s)", name, model_name,
                      scored_version, sizes, tiers)  # fmt: skip
         results.append(

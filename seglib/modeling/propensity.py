@@ -38,6 +38,7 @@ from seglib.modeling.feature_space import inspect_features
 log = logging.getLogger(__name__)
 
 LABEL, WEIGHT, SCORE = "label", "weight", "score"
+RAW_SCORE = "raw_score"  # the classifier's own probability: orders subjects within a calibrated score's steps
 CALIBRATED = "calibrated_score"
 VECTOR = "_propensity_features"
 DECILES = 10
@@ -238,12 +239,10 @@ def baseline_pipeline(columns: list[str]) -> Pipeline:
 
 
 def scored(model: PipelineModel, df: DataFrame) -> DataFrame:
-    """``df`` plus ``score``: the model's calibrated probability of the positive class when the pipeline ends with
-    the isotonic calibrator, else its raw probability."""
-    out = model.transform(df)
-    if CALIBRATED in out.columns:
-        return out.withColumn(SCORE, F.col(CALIBRATED))
-    return out.withColumn(SCORE, vector_to_array(F.col("probability"))[1])
+    """``df`` plus ``raw_score`` (the classifier's probability of the positive class) and ``score``: the calibrated
+    probability when the pipeline ends with the isotonic calibrator, else the raw one."""
+    out = model.transform(df).withColumn(RAW_SCORE, vector_to_array(F.col("probability"))[1])
+    return out.withColumn(SCORE, F.col(CALIBRATED) if CALIBRATED in out.columns else F.col(RAW_SCORE))
 
 
 def fit_calibrator(estimator: Pipeline, params: dict, train: DataFrame) -> IsotonicRegressionModel | None:
@@ -398,7 +397,7 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
     gbt_metrics = evaluate(scored(best, holdout))
     baseline_metrics = evaluate(scored(baseline, holdout))
     train.unpersist()
-    uncalibrated_brier = gbt_metrics.brier
+    uncalibrated_brier, is_calibrated = gbt_metrics.brier, False
     if calibrator is not None:
         calibrated = PipelineModel(stages=[*best.stages, calibrator])
         calibrated_metrics = evaluate(scored(calibrated, holdout))
@@ -407,7 +406,7 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
             calibrated_metrics.brier,
         )  # fmt: skip
         if calibrated_metrics.brier < gbt_metrics.brier:  # "if it helps": kept only when the holdout says so
-            best, gbt_metrics = calibrated, calibrated_metrics
+            best, gbt_metrics, is_calibrated = calibrated, calibrated_metrics, True
     importances = dict(
         sorted(zip(columns, best_gbt.featureImportances.toArray().tolist(), strict=True), key=lambda kv: -kv[1])
     )
@@ -422,7 +421,7 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
         baseline=baseline_metrics,
         best_params=best_params,
         cv_roc_auc=[float(m) for m in cv_model.avgMetrics],
-        calibrated=CALIBRATED in scored(best, holdout.limit(0)).columns,
+        calibrated=is_calibrated,
         uncalibrated_brier=uncalibrated_brier,
         importances=importances,
         class_weights=weights,
@@ -445,10 +444,12 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
 # ---------------------------------------------------------------------------------------------------- tiers
 
 
-def tier_thresholds(scores: DataFrame, cfg: PropensityConfig) -> dict[str, float]:
-    """Tier -> the score quantile of the scored snapshot its members exceed (highest tier first)."""
+def tier_thresholds(scores: DataFrame, cfg: PropensityConfig, column: str = RAW_SCORE) -> dict[str, float]:
+    """Tier -> the quantile of ``column`` in the scored snapshot its members exceed (highest tier first). On the raw
+    score by default: a calibrated score is a step function, and its plateaus would swallow whole tiers (the order is
+    the same, isotonic maps being monotone)."""
     tiers = sorted(cfg.tier_quantiles.items(), key=lambda kv: -kv[1])
-    values = scores.approxQuantile(SCORE, [q for _, q in tiers], 1e-4)
+    values = scores.approxQuantile(column, [q for _, q in tiers], 1e-4)
     return {name: float(v) for (name, _), v in zip(tiers, values, strict=True)}
 
 

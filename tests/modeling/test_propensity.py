@@ -92,7 +92,7 @@ def test_a_feature_built_from_after_the_cutoff_is_caught(spark):
 
 def test_tiers_by_score_quantiles_highest_first(spark):
     scores = spark.range(100).select(F.col("id").cast("string").alias("subject_id"), (F.col("id") / 100).alias("score"))
-    thresholds = P.tier_thresholds(scores, PropensityConfig(tier_quantiles={"high": 0.9, "medium": 0.6}))
+    thresholds = P.tier_thresholds(scores, PropensityConfig(tier_quantiles={"high": 0.9, "medium": 0.6}), "score")
     assert thresholds == pytest.approx({"high": 0.89, "medium": 0.59})  # the 90th and 60th of 0.00 .. 0.99
     sizes = {
         r.tier: r["count"] for r in scores.select(P.tier_of(F.col("score"), thresholds).alias("tier"))
