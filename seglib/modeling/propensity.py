@@ -200,10 +200,15 @@ def labelled_snapshot(
     )
 
 
-def with_class_weights(df: DataFrame, cfg: PropensityConfig) -> tuple[DataFrame, dict[str, float]]:
-    """``weight`` per row: balanced = each class weighs half of the set (n / (2 n_class)); none = 1."""
-    counts = {int(r[LABEL]): r["n"] for r in df.groupBy(LABEL).agg(F.count("*").alias("n")).collect()}
-    positives, negatives = counts.get(1, 0), counts.get(0, 0)
+def with_class_weights(
+    df: DataFrame, cfg: PropensityConfig, counts: tuple[int, int] | None = None
+) -> tuple[DataFrame, dict[str, float]]:
+    """``weight`` per row: balanced = each class weighs half of the set (n / (2 n_class)); none = 1. ``counts``:
+    (positives, negatives) when the caller already has them, else one aggregation."""
+    if counts is None:
+        by_label = {int(r[LABEL]): r["n"] for r in df.groupBy(LABEL).agg(F.count("*").alias("n")).collect()}
+        counts = (by_label.get(1, 0), by_label.get(0, 0))
+    positives, negatives = counts
     if cfg.class_weights == "none" or not positives or not negatives:
         return df.withColumn(WEIGHT, F.lit(1.0)), {"positive": 1.0, "negative": 1.0}
     total = positives + negatives
@@ -359,14 +364,15 @@ def _check_positives(df: DataFrame, what: str, cfg: PropensityConfig) -> tuple[i
 
 def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs, cfg: PropensityConfig) -> TargetFit:
     """Cross-validated GBT and a logistic baseline on ``train``, both judged on ``holdout`` (later in time)."""
-    rows, positives = _check_positives(train, f"{name} training set ({len(cutoffs.training)} cut-offs)", cfg)
+    # Cached first: the checks, the feature inspection and every fit read the labelled rows, whose labels are joins
+    # over silver. One partition per core: the boosting iterations run a few jobs each, and on small training sets
+    # the tasks of many tiny partitions (a union of several snapshots' frames) cost more than their rows.
+    cached = train.coalesce(train.sparkSession.sparkContext.defaultParallelism).persist()
+    rows, positives = _check_positives(cached, f"{name} training set ({len(cutoffs.training)} cut-offs)", cfg)
     _check_positives(holdout, f"{name} holdout ({cutoffs.holdout})", cfg)
-    usable, dropped = inspect_features(train, cfg.features, [])
+    usable, dropped = inspect_features(cached, cfg.features, [])
     columns = usable.numeric
-    train, weights = with_class_weights(train, cfg)
-    # One partition per core: the boosting iterations run a few jobs each, and on small training sets the tasks of
-    # many tiny partitions (a union of several snapshots' frames) cost more than their rows.
-    train = train.coalesce(train.sparkSession.sparkContext.defaultParallelism).persist()
+    train, weights = with_class_weights(cached, cfg, (positives, rows - positives))
     pipeline, gbt = gbt_pipeline(columns, cfg)
     grid = (
         ParamGridBuilder()
@@ -396,7 +402,7 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
     calibrator = fit_calibrator(pipeline, grid[best_index], train)
     gbt_metrics = evaluate(scored(best, holdout))
     baseline_metrics = evaluate(scored(baseline, holdout))
-    train.unpersist()
+    cached.unpersist()
     uncalibrated_brier, is_calibrated = gbt_metrics.brier, False
     if calibrator is not None:
         calibrated = PipelineModel(stages=[*best.stages, calibrator])
