@@ -197,13 +197,13 @@ def stage_propensity(
                 latest = cutoffs.training[-1]
                 P.check_no_leakage(features_at, silver, latest, columns, cached_features(latest))
                 leakage_checked = True
+            plans = cfg.features.demographics.plan_order
             frames = [
-                P.labelled_snapshot(cached_features(c), target, pcfg, silver, c, columns) for c in cutoffs.training
+                P.labelled_snapshot(cached_features(c), target, pcfg, silver, c, columns, plans)
+                for c in (*cutoffs.training, cutoffs.holdout)
             ]
-            train_set = reduce(DataFrame.unionByName, frames)
-            holdout_set = P.labelled_snapshot(
-                cached_features(cutoffs.holdout), target, pcfg, silver, cutoffs.holdout, columns
-            ).persist()
+            train_set = reduce(DataFrame.unionByName, frames[:-1])
+            holdout_set = frames[-1].persist()
             fit = P.fit_target(name, train_set, holdout_set, cutoffs, pcfg)
             holdout_set.unpersist()
             logged = log_propensity(cfg, ctx, fit, model_name)

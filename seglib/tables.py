@@ -320,6 +320,33 @@ SILVER = (
     ),
     TableDef(
         "silver",
+        "customers_history",
+        "CRM history per subject, SCD type 2: one row per change of the minimised attributes, valid in "
+        "[valid_from, valid_to); a CRM deletion closes the history with an attribute-less is_deleted row. Features "
+        "read it as of their snapshot, so a past cut-off sees the plan and attributes of that time.",
+        (
+            _c("subject_id", "string", "Pseudonym of customer_id.", S),
+            _c("age_band", "string", "Age band at valid_from (what the CRM said then; birth date dropped)."),
+            _c("gender", "string", "female, male, nonbinary or null."),
+            _c("country", "string", "ISO-3166 alpha-2 country."),
+            _c("region", "string", "Region derived from country and postal prefix."),
+            _c("postal_prefix", "string", "First characters of the postal code (generalised)."),
+            _c("income_band", "string", "low, lower_middle, upper_middle or high."),
+            _c("signup_date", "date", "Account creation date."),
+            _c("company_size_band", "string", "Band of the company's employee count."),
+            _c("industry", "string", "Industry of the company."),
+            _c("plan", "string", "free, basic, premium or enterprise."),
+            _c("is_b2b", "boolean", "True when the customer has a company (firmographics apply)."),
+            _c("valid_from", "timestamp", "CRM version time from which this state holds (inclusive)."),
+            _c("valid_to", "timestamp", "Time of the next change (exclusive); null while current."),
+            _c("is_current", "boolean", "True on the subject's latest row (valid_to is null)."),
+            _c("is_deleted", "boolean", "True on the row that records the customer's deletion in the CRM."),
+            RUN_ID,
+        ),
+        keys=("subject_id", "valid_from"),
+    ),
+    TableDef(
+        "silver",
         "orders",
         "One row per order (latest state); net_amount counts cancellations and refunds as 0.",
         (

@@ -58,6 +58,7 @@ def test_erasure_scope_is_every_owned_table_with_a_subject_column():
         "segments/segment_membership",
         "silver/consents",
         "silver/customers",
+        "silver/customers_history",
         "silver/events",
         "silver/identity_map",
         "silver/orders",

@@ -72,6 +72,17 @@ class ContextConfig(StrictModel):
 
 class DemographicsConfig(StrictModel):
     enabled: bool = True
+    plan_order: list[str] = Field(
+        default_factory=lambda: ["free", "basic", "premium", "enterprise"],
+        min_length=2,
+        description="CRM plans from lowest to highest: the plan_tier feature and the upgrade propensity target.",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_plans(self) -> DemographicsConfig:
+        if len(set(self.plan_order)) != len(self.plan_order):
+            raise ValueError(f"features.demographics.plan_order repeats a plan: {self.plan_order}")
+        return self
 
 
 class LifetimeConfig(StrictModel):

@@ -38,13 +38,16 @@ DEFAULT_PROPENSITY_FEATURES = [
     "channel_share_email",
     "text_count",
     "sentiment_score",
+    "plan_tier",
 ]
 
 
 class TargetConfig(StrictModel):
-    kind: Literal["purchase", "churn"] = Field(
+    kind: Literal["purchase", "churn", "upgrade"] = Field(
         description="purchase: a completed order in the label window. churn: a subject active in the "
-        "activity_days before the cut-off with no event and no order in the label window."
+        "activity_days before the cut-off with no event and no order in the label window. upgrade: a subject below "
+        "the top plan at the cut-off (CRM history) moves to a higher plan (features.demographics.plan_order) in the "
+        "label window."
     )
     window_days: int = Field(30, ge=1, description="Label window [cut-off, cut-off + window_days).")
 

@@ -33,7 +33,7 @@ from seglib.features.rfm import (
     with_rfm_scores,
 )
 
-SILVER_KEYS = ("events", "customers", "orders", "consents", "texts")
+SILVER_KEYS = ("events", "customers_history", "orders", "consents", "texts")
 
 
 NO_TEXT_ENGINE = "none"  # text_engine when psychographics are disabled
@@ -127,7 +127,7 @@ def build_feature_set(
     consented = consented_subjects(silver["consents"], required_consent)
     orders = order_features(silver["orders"], as_of)
     events = aggregate_events(prepare_events(silver["events"], cfg, as_of), cfg, as_of)
-    customers = demographic_features(silver["customers"], as_of)
+    customers = demographic_features(silver["customers_history"], as_of, cfg.demographics.plan_order)
     if not cfg.demographics.enabled:
         customers = customers.select("subject_id", "_customer_country", "_signup_day")
     parts = [orders, events, customers]

@@ -128,15 +128,17 @@ def _context(cfg: FeaturesConfig) -> dict[str, str]:
 
 
 def _demographics() -> dict[str, str]:
+    crm = "from the CRM history as of the snapshot (silver customers_history); null without a CRM row then"
     return {
-        "age_band": "Age band from silver customers (no exact birth date is kept); null without a CRM row.",
-        "gender": "Gender from silver customers; null without a CRM row.",
-        "income_band": "Income band from silver customers; null without a CRM row.",
-        "company_size_band": "Company size band (firmographic) from silver customers; null without a CRM row.",
-        "industry": "Industry (firmographic) from silver customers; null without a CRM row.",
-        "plan": "Subscription plan from silver customers; null without a CRM row.",
-        "region": "Region derived from the customer's country by ingest; null without a CRM row.",
-        "is_b2b": "True for business customers (silver customers); null without a CRM row.",
+        "age_band": f"Age band (no exact birth date is kept) {crm}.",
+        "gender": f"Gender {crm}.",
+        "income_band": f"Income band {crm}.",
+        "company_size_band": f"Company size band (firmographic) {crm}.",
+        "industry": f"Industry (firmographic) {crm}.",
+        "plan": f"Subscription plan {crm}.",
+        "plan_tier": "Position of `plan` in features.demographics.plan_order (0 = lowest); null without a plan.",
+        "region": f"Region derived from the customer's country by ingest, {crm}.",
+        "is_b2b": f"True for business customers, {crm}.",
     }
 
 

@@ -1,13 +1,13 @@
-"""Demographics / firmographics from silver customers (current state, one row per subject)."""
+"""Demographics / firmographics from the CRM history as of the snapshot (silver customers_history, SCD type 2)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from seglib.features._time import before_cutoff, date_epoch_day
+from seglib.features._time import cutoff_ts, date_epoch_day
 
 DEMOGRAPHIC_COLUMNS = (
     "age_band",
@@ -21,18 +21,32 @@ DEMOGRAPHIC_COLUMNS = (
 )
 
 
-def known_before(as_of: date) -> F.Column:
-    """A customer counts if it signed up before the snapshot (or, without signup date, was updated before it)."""
-    signed = F.col("signup_date") < F.lit(as_of)
-    updated = before_cutoff(F.col("updated_at"), as_of)
-    return F.coalesce(signed, updated, F.lit(True))
+def plan_tier(plan: Column, plan_order: list[str]) -> Column:
+    """Position of the plan in ``plan_order`` (0 = lowest); null for a plan not in it or no plan."""
+    position = F.array_position(F.array(*[F.lit(p) for p in plan_order]), plan)
+    return F.when(position > 0, (position - 1).cast("int"))
 
 
-def demographic_features(customers: DataFrame, as_of: date) -> DataFrame:
-    """The attribute columns plus ``_customer_country`` / ``_signup_day`` kept for the final assembly."""
-    return customers.where(known_before(as_of) & F.col("subject_id").isNotNull()).select(
-        "subject_id",
-        *DEMOGRAPHIC_COLUMNS,
-        F.col("country").alias("_customer_country"),
-        date_epoch_day(F.col("signup_date")).alias("_signup_day"),
+def customers_as_of(history: DataFrame, as_of: date) -> DataFrame:
+    """Each subject's CRM state at 00:00 UTC of ``as_of``: the history row valid then, unless it records a deletion
+    (a customer created later, or deleted by then, has no row)."""
+    cut = cutoff_ts(as_of)
+    valid = (F.col("valid_from") < cut) & (F.col("valid_to").isNull() | (F.col("valid_to") >= cut))
+    return history.where(valid & ~F.coalesce(F.col("is_deleted"), F.lit(False)))
+
+
+def demographic_features(history: DataFrame, as_of: date, plan_order: list[str]) -> DataFrame:
+    """The attribute columns and ``plan_tier`` as of the snapshot, plus ``_customer_country`` / ``_signup_day`` kept
+    for the final assembly. A sign-up dated on or after the snapshot does not count yet."""
+    signed = F.coalesce(F.col("signup_date") < F.lit(as_of), F.lit(True))
+    return (
+        customers_as_of(history, as_of)
+        .where(signed & F.col("subject_id").isNotNull())
+        .select(
+            "subject_id",
+            *DEMOGRAPHIC_COLUMNS,
+            plan_tier(F.col("plan"), plan_order).alias("plan_tier"),
+            F.col("country").alias("_customer_country"),
+            date_epoch_day(F.col("signup_date")).alias("_signup_day"),
+        )
     )

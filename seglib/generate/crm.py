@@ -19,6 +19,7 @@ from seglib.generate.profiles import (
     PLANS,
     by_segment,
     choose_by_segment,
+    cum_by_segment,
 )
 from seglib.generate.rand import Rng, cumulative, lit_array, pick, weighted_index
 
@@ -103,6 +104,10 @@ def crm_customers(subject_df: DataFrame, history: History, rng: Rng) -> DataFram
     age_hi = by_segment(code, lambda p: p.age_range[1])
     age_days = (age_lo + rng.u("age", "subject_idx") * (age_hi - age_lo)) * 365.25
     plan_draw = rng.u("plan", "subject_idx", (v >= 1) & (rng.u("plan_change", "subject_idx") < PLAN_CHANGE_SHARE))
+    # Planted upgrades: from the second version on, a segment-dependent share sits one plan above its first one.
+    first_plan = weighted_index(rng.u("plan", "subject_idx", F.lit(False)), cum_by_segment(code, lambda p: p.plan_mix))
+    upgrades = (v >= 1) & (rng.u("upgrade", "subject_idx") < by_segment(code, lambda p: p.upgrade_share))
+    upgraded = F.when(upgrades & (first_plan < len(PLANS) - 1), F.element_at(lit_array(PLANS), first_plan + 2))
     gender = F.when(
         rng.u("gender_known", "subject_idx") < 0.95,
         F.element_at(
@@ -123,7 +128,7 @@ def crm_customers(subject_df: DataFrame, history: History, rng: Rng) -> DataFram
         "income_band": choose_by_segment(code, rng.u("income", "subject_idx"), INCOME_BANDS, lambda p: p.income_mix),
         "signup_date": F.col("signup_date"),
         **_company(rng),
-        "plan": choose_by_segment(code, plan_draw, PLANS, lambda p: p.plan_mix),
+        "plan": F.coalesce(upgraded, choose_by_segment(code, plan_draw, PLANS, lambda p: p.plan_mix)),
         "updated_at": history.ts(F.when(v == 0, base_sec).otherwise(updated)),
         "is_deleted": F.col("is_deleted") & (v == total - 1),
     }

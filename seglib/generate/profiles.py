@@ -167,6 +167,9 @@ class Profile:
     texts_mean: float
     text_source_mix: Sequence[float]  # over TEXT_SOURCES
     plan_mix: Sequence[float]  # over PLANS
+    # Share of customers whose second CRM version moves them one plan up (the upgrade propensity target): engaged
+    # segments upgrade, lapsed ones do not.
+    upgrade_share: float
     income_mix: Sequence[float]  # over INCOME_BANDS
     age_range: tuple[int, int]
     promo_prob: float
@@ -195,6 +198,7 @@ PROFILES: tuple[Profile, ...] = (
         texts_mean=0.8,
         text_source_mix=(0.5, 0.05, 0.45),
         plan_mix=(0.02, 0.18, 0.75, 0.05),
+        upgrade_share=0.35,
         income_mix=(0.05, 0.15, 0.40, 0.40),
         age_range=(32, 65),
         promo_prob=0.05,
@@ -219,6 +223,7 @@ PROFILES: tuple[Profile, ...] = (
         texts_mean=0.8,
         text_source_mix=(0.5, 0.05, 0.45),
         plan_mix=(0.6, 0.35, 0.05, 0.0),
+        upgrade_share=0.05,
         income_mix=(0.35, 0.40, 0.20, 0.05),
         age_range=(18, 70),
         promo_prob=0.6,
@@ -242,6 +247,7 @@ PROFILES: tuple[Profile, ...] = (
         texts_mean=0.4,
         text_source_mix=(0.7, 0.05, 0.25),
         plan_mix=(0.4, 0.4, 0.2, 0.0),
+        upgrade_share=0.0,
         income_mix=(0.2, 0.35, 0.3, 0.15),
         age_range=(25, 75),
         promo_prob=0.05,
@@ -265,6 +271,7 @@ PROFILES: tuple[Profile, ...] = (
         texts_mean=0.5,
         text_source_mix=(0.7, 0.05, 0.25),
         plan_mix=(0.8, 0.2, 0.0, 0.0),
+        upgrade_share=0.4,
         income_mix=(0.35, 0.35, 0.2, 0.1),
         age_range=(18, 30),
         promo_prob=0.1,
@@ -288,6 +295,7 @@ PROFILES: tuple[Profile, ...] = (
         texts_mean=1.2,
         text_source_mix=(0.5, 0.3, 0.2),
         plan_mix=(0.0, 0.02, 0.08, 0.9),
+        upgrade_share=0.6,
         income_mix=(0.0, 0.1, 0.4, 0.5),
         age_range=(28, 58),
         promo_prob=0.02,
@@ -311,6 +319,7 @@ PROFILES: tuple[Profile, ...] = (
         texts_mean=3.0,
         text_source_mix=(0.05, 0.8, 0.15),
         plan_mix=(0.3, 0.5, 0.2, 0.0),
+        upgrade_share=0.1,
         income_mix=(0.25, 0.35, 0.3, 0.1),
         age_range=(25, 75),
         promo_prob=0.05,
@@ -336,6 +345,7 @@ PROFILES: tuple[Profile, ...] = (
         texts_mean=0.15,
         text_source_mix=(0.0, 0.0, 1.0),
         plan_mix=(1, 0, 0, 0),
+        upgrade_share=0.0,
         income_mix=(0.25, 0.25, 0.25, 0.25),
         age_range=(18, 75),
         promo_prob=0.05,

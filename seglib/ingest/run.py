@@ -40,7 +40,11 @@ from seglib.ingest.metrics import (
 from seglib.ingest.quarantine import quarantine_rows, write_quarantine
 from seglib.ingest.rules import REASONS, Rule, compile_rules, currency_rule, is_valid, with_rule_failures
 from seglib.ingest.silver import (
+    HISTORY_ATTRIBUTES,
+    HISTORY_KEYS,
+    customer_states,
     rekeyed,
+    scd2_history,
     silver_consents,
     silver_customers,
     silver_events,
@@ -198,6 +202,31 @@ def _write_customers(spark, tables, v: _Validated, key_ring, as_of: date, run_id
     )
 
 
+def _write_customers_history(spark, tables, v: _Validated, key_ring, run_id: str, full: bool) -> None:
+    """SCD type 2 history of the minimised CRM states. Incremental: the touched subjects' stored rows and the batch's
+    versions are re-sequenced together (a late-arriving version lands in its place and closes the row before it),
+    then merged; stored rows the re-sequencing collapsed are deleted."""
+    spec = _spec(tables, "customers_history")
+    declared = [c.name for c in table("silver", "customers_history").columns]
+    states = customer_states(v.valid, key_ring)
+    if full or not table_exists(spark, spec.location):
+        history = scd2_history(states).withColumn("run_id", F.lit(run_id)).select(*declared)
+        write_table(history, spec, mode="overwrite", overwrite_schema=True)
+        return
+    stored = read_table(spark, spec.location).join(states.select("subject_id").distinct(), "subject_id", "left_semi")
+    resequenced = (
+        scd2_history(stored.select(*states.columns).unionByName(states))
+        .withColumn("run_id", F.lit(run_id))
+        .select(*declared)
+    )
+    collapsed = stored.join(resequenced, list(HISTORY_KEYS), "left_anti").select(*HISTORY_KEYS)
+    source = resequenced.withColumn("_collapsed", F.lit(False)).unionByName(
+        collapsed.withColumn("_collapsed", F.lit(True)), allowMissingColumns=True
+    )
+    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ("valid_to", *HISTORY_ATTRIBUTES))
+    merge_upsert(source, spec, list(HISTORY_KEYS), update_condition=changed, delete_condition="s._collapsed")
+
+
 def _consent_history(config: SeglibConfig, v: _Validated, now: datetime) -> DataFrame:
     """All valid raw consent rows of the subjects this batch touches (latest-per-purpose needs their history)."""
     if v.batch.since_version is None:
@@ -308,6 +337,7 @@ def _write_silver(spark, config, tables, validated, key_ring, run_id, now, as_of
         _upsert(orders, _spec(tables, "orders"), ["order_id"], full, _ORDER_NEWER)
     if todo("raw_crm_customers"):
         _write_customers(spark, tables, validated["raw_crm_customers"], key_ring, as_of, run_id, full)
+        _write_customers_history(spark, tables, validated["raw_crm_customers"], key_ring, run_id, full)
     if todo("raw_consents"):
         consents = silver_consents(_consent_history(config, validated["raw_consents"], now), key_ring, run_id)
         _upsert(consents, _spec(tables, "consents"), ["subject_id"], full)

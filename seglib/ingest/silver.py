@@ -1,7 +1,8 @@
 """Validated raw rows -> the pseudonymous silver tables (columns: each function's final ``select``; table and
 column comments: ``SILVER_COMMENTS``; minimisation rules: docs/privacy.md).
 
-Every identifier leaves through ``pseudonym``; customers go through ``minimise_customers``, consents through
+Every identifier leaves through ``pseudonym``; customers go through ``minimise_customers`` (their history through
+``minimise_customer_versions``), consents through
 ``latest_consents`` and free text through ``mask_pii`` (all from seglib.privacy).
 """
 
@@ -9,13 +10,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from seglib.ingest.dedup import dedup_events, dedup_texts, latest_crm, latest_orders, with_net_amount
+from seglib.ingest.dedup import dedup_events, dedup_texts, keep_first, latest_crm, latest_orders, with_net_amount
 from seglib.privacy.consent import latest_consents
 from seglib.privacy.identity import apply_identity
-from seglib.privacy.minimise import minimise_customers
+from seglib.privacy.minimise import minimise_customer_versions, minimise_customers
 from seglib.privacy.pseudonymize import pseudonym
 from seglib.privacy.text import mask_pii
 
@@ -123,6 +124,48 @@ def silver_customers(
         pseudonym(F.col("customer_id"), key_ring).alias("subject_id"), "updated_at"
     )
     return live.withColumn("run_id", F.lit(run_id)), deleted
+
+
+# The attributes whose change opens a new customers_history row (a CRM version that only changes a dropped column,
+# e-mail or phone, leaves the minimised state as it was).
+HISTORY_ATTRIBUTES = (
+    "age_band",
+    "gender",
+    "country",
+    "region",
+    "postal_prefix",
+    "income_band",
+    "signup_date",
+    "company_size_band",
+    "industry",
+    "plan",
+    "is_b2b",
+    "is_deleted",
+)
+HISTORY_KEYS = ("subject_id", "valid_from")
+
+
+def customer_states(valid: DataFrame, key_ring) -> DataFrame:
+    """Every CRM version, minimised: subject_id, the attributes, valid_from, is_deleted (one row per customer and
+    version time; a deletion wins a tie, as in :func:`latest_crm`)."""
+    versions = keep_first(valid, ["customer_id", "updated_at"], [F.col("is_deleted").desc_nulls_last()])
+    return minimise_customer_versions(versions, key_ring)
+
+
+def scd2_history(states: DataFrame) -> DataFrame:
+    """Minimised states -> SCD type 2 rows: consecutive identical states collapse into the first, each row is valid
+    until the next one starts (``valid_to``), the last is current. Duplicated (subject, valid_from) states keep one,
+    a deletion first."""
+    one_per_time = keep_first(states, list(HISTORY_KEYS), [F.col("is_deleted").desc_nulls_last()])
+    by_time = Window.partitionBy("subject_id").orderBy("valid_from")
+    state = F.struct(*HISTORY_ATTRIBUTES)
+    changed = one_per_time.withColumn("_changed", ~state.eqNullSafe(F.lag(state).over(by_time)))
+    return (
+        changed.where("_changed")
+        .drop("_changed")
+        .withColumn("valid_to", F.lead("valid_from").over(by_time))
+        .withColumn("is_current", F.col("valid_to").isNull())
+    )
 
 
 def silver_consents(valid: DataFrame, key_ring, run_id: str) -> DataFrame:

@@ -15,7 +15,7 @@ Everything that reaches the driver is bounded: metric rows, k quantiles, decile 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import reduce
@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 from seglib.config.propensity import PropensityConfig, TargetConfig
 from seglib.errors import SeglibError
 from seglib.features._time import before_cutoff, cutoff_ts, in_last_days
+from seglib.features.profile import customers_as_of, plan_tier
 from seglib.modeling.feature_space import inspect_features
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,10 @@ CALIBRATED = "calibrated_score"
 VECTOR = "_propensity_features"
 DECILES = 10
 # Fact tables and the column that dates each row: what a cut-off truncates to rebuild features without the future.
-# (Customers and consents hold current state by design: consent revocations apply to every snapshot, and CRM
-# attributes are current values until silver keeps their history; they are not among the default features.)
+# CRM attributes come from silver customers_history (SCD type 2), which a cut-off truncates too (see truncated_silver).
+# Consents hold current state by design: a revocation removes the subject from every snapshot, past ones included.
 FACT_TIME_COLUMNS = {"events": "event_ts", "orders": "order_ts", "texts": "created_at"}
+HISTORY = "customers_history"
 
 
 class PropensityError(SeglibError):
@@ -123,23 +125,72 @@ def churn_labels(
     )
 
 
-def labels_for(
-    target: TargetConfig, cfg: PropensityConfig, population: DataFrame, silver: Mapping[str, DataFrame], cutoff: date
+def upgrade_labels(
+    population: DataFrame, history: DataFrame, cutoff: date, days: int, plan_order: Sequence[str]
 ) -> DataFrame:
+    """subject_id, label over the subjects whose plan at the cut-off (CRM history) is known and below the highest of
+    ``plan_order``: 1 when a CRM change in [cut-off, cut-off + days) puts them on a higher plan, else 0. Subjects on
+    the top plan or without a plan then are not in the frame (they cannot upgrade)."""
+    order = list(plan_order)
+    tier = plan_tier(F.col("plan"), order)
+    before = customers_as_of(history, cutoff).select("subject_id", tier.alias("_tier"))
+    upgradable = before.where(F.col("_tier") < len(order) - 1)
+    later = (
+        history.where(_in_window(F.col("valid_from"), cutoff, days) & ~F.coalesce(F.col("is_deleted"), F.lit(False)))
+        .groupBy("subject_id")
+        .agg(F.max(tier).alias("_later"))
+    )
+    return (
+        population.join(upgradable, "subject_id")
+        .join(later, "subject_id", "left")
+        .select("subject_id", F.when(F.col("_later") > F.col("_tier"), 1.0).otherwise(0.0).alias(LABEL))
+    )
+
+
+def labels_for(
+    target: TargetConfig,
+    cfg: PropensityConfig,
+    population: DataFrame,
+    silver: Mapping[str, DataFrame],
+    cutoff: date,
+    plan_order: Sequence[str] = (),
+) -> DataFrame:
+    """The target's labels at ``cutoff``; ``plan_order`` (lowest first) is what ``upgrade`` means by higher."""
     if target.kind == "purchase":
         return purchase_labels(population, silver["orders"], cutoff, target.window_days)
+    if target.kind == "upgrade":
+        if len(plan_order) < 2:
+            raise PropensityError("an upgrade target needs the plan order (features.demographics.plan_order)")
+        return upgrade_labels(population, silver[HISTORY], cutoff, target.window_days, plan_order)
     return churn_labels(population, silver["events"], silver["orders"], cutoff, target.window_days, cfg.activity_days)
 
 
 # ---------------------------------------------------------------------------------------------------- leakage
 
 
+def history_at(history: DataFrame, cutoff: date) -> DataFrame:
+    """The SCD type 2 history as it stood at the cut-off: rows that started before it, a row closed later open
+    again."""
+    closed_before = before_cutoff(F.col("valid_to"), cutoff)
+    return (
+        history.where(before_cutoff(F.col("valid_from"), cutoff))
+        .withColumn("valid_to", F.when(closed_before, F.col("valid_to")))
+        .withColumn("is_current", F.col("valid_to").isNull())
+    )
+
+
 def truncated_silver(silver: Mapping[str, DataFrame], cutoff: date) -> dict[str, DataFrame]:
-    """Silver as it was at the cut-off: fact rows strictly before it (customers and consents as they are)."""
-    return {
-        name: df.where(before_cutoff(F.col(FACT_TIME_COLUMNS[name]), cutoff)) if name in FACT_TIME_COLUMNS else df
-        for name, df in silver.items()
-    }
+    """Silver as it was at the cut-off: fact rows strictly before it, the customers history as it stood then
+    (consents and the current-state tables as they are)."""
+    out = {}
+    for name, df in silver.items():
+        if name in FACT_TIME_COLUMNS:
+            out[name] = df.where(before_cutoff(F.col(FACT_TIME_COLUMNS[name]), cutoff))
+        elif name == HISTORY:
+            out[name] = history_at(df, cutoff)
+        else:
+            out[name] = df
+    return out
 
 
 def leaked_features(
@@ -191,10 +242,11 @@ def labelled_snapshot(
     silver: Mapping[str, DataFrame],
     cutoff: date,
     columns: list[str],
+    plan_order: Sequence[str] = (),
 ) -> DataFrame:
     """One cut-off's rows: subject_id, snapshot_date, the feature columns, label."""
     population = features.select("subject_id")
-    labelled = labels_for(target, cfg, population, silver, cutoff)
+    labelled = labels_for(target, cfg, population, silver, cutoff, plan_order)
     return (
         features.select("subject_id", *columns).join(labelled, "subject_id").withColumn("snapshot_date", F.lit(cutoff))
     )

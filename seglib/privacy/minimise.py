@@ -62,16 +62,17 @@ REGIONS: dict[str, str] = {
 }
 
 
-def age_in_years(birth_date: Column, as_of: date) -> Column:
-    """Completed years at as_of (a 29 Feb birthday is reached on 1 Mar in non-leap years)."""
-    ref = F.lit(as_of)
+def age_in_years(birth_date: Column, as_of: date | Column) -> Column:
+    """Completed years at as_of, a date or a date column (a 29 Feb birthday is reached on 1 Mar in non-leap
+    years)."""
+    ref = as_of if isinstance(as_of, Column) else F.lit(as_of)
     before_birthday = (F.month(ref) < F.month(birth_date)) | (
         (F.month(ref) == F.month(birth_date)) & (F.dayofmonth(ref) < F.dayofmonth(birth_date))
     )
     return F.year(ref) - F.year(birth_date) - F.when(before_birthday, 1).otherwise(0)
 
 
-def age_band(birth_date: Column, as_of: date) -> Column:
+def age_band(birth_date: Column, as_of: date | Column) -> Column:
     """Age band at as_of; null, future or implausible birth dates give "unknown"."""
     age = age_in_years(birth_date, as_of)
     band = F.when(birth_date.isNull() | (age < 0) | (age > MAX_PLAUSIBLE_AGE), F.lit(UNKNOWN))
@@ -114,26 +115,49 @@ def _col_or_null(df: DataFrame, name: str, dtype: str) -> Column:
     return F.col(name) if name in df.columns else F.lit(None).cast(dtype)
 
 
+def _minimised(crm: DataFrame, key_ring: KeyRing, age_at: date | Column) -> dict[str, Column]:
+    """The silver contract's columns of CRM rows (ages at ``age_at``) by name; the caller adds its time columns."""
+    b2b = is_b2b(_col_or_null(crm, "company_name", "string"), F.col("company_size"))
+    return {
+        "subject_id": pseudonym(F.col("customer_id"), key_ring),
+        "age_band": age_band(F.col("birth_date"), age_at),
+        "gender": F.col("gender"),
+        "country": F.upper(F.trim(F.col("country"))),
+        "region": region(F.col("country")),
+        "postal_prefix": postal_prefix(F.col("postal_code")),
+        "income_band": F.col("income_band"),
+        "signup_date": F.col("signup_date").cast("date"),
+        "company_size_band": company_size_band(F.col("company_size"), b2b),
+        "industry": F.col("industry"),
+        "plan": F.col("plan"),
+        "is_b2b": b2b,
+    }
+
+
+def _is_deleted(crm: DataFrame) -> Column:
+    return F.coalesce(_col_or_null(crm, "is_deleted", "boolean"), F.lit(False))
+
+
 def minimise_customers(crm_latest_df: DataFrame, key_ring: KeyRing, as_of: date) -> DataFrame:
     """Latest CRM rows (one per customer) -> silver customers without direct identifiers (ingest adds run_id)."""
-    deleted = F.coalesce(_col_or_null(crm_latest_df, "is_deleted", "boolean"), F.lit(False))
-    b2b = is_b2b(_col_or_null(crm_latest_df, "company_name", "string"), F.col("company_size"))
+    columns = _minimised(crm_latest_df, key_ring, as_of)
     return (
-        crm_latest_df.where(~deleted)
-        .select(
-            pseudonym(F.col("customer_id"), key_ring).alias("subject_id"),
-            age_band(F.col("birth_date"), as_of).alias("age_band"),
-            F.col("gender"),
-            F.upper(F.trim(F.col("country"))).alias("country"),
-            region(F.col("country")).alias("region"),
-            postal_prefix(F.col("postal_code")).alias("postal_prefix"),
-            F.col("income_band"),
-            F.col("signup_date").cast("date").alias("signup_date"),
-            company_size_band(F.col("company_size"), b2b).alias("company_size_band"),
-            F.col("industry"),
-            F.col("plan"),
-            b2b.alias("is_b2b"),
-            F.col("updated_at"),
-        )
+        crm_latest_df.where(~_is_deleted(crm_latest_df))
+        .select(*[c.alias(name) for name, c in columns.items()], F.col("updated_at"))
         .where(F.col("subject_id").isNotNull())
     )
+
+
+def minimise_customer_versions(crm_versions: DataFrame, key_ring: KeyRing) -> DataFrame:
+    """CRM versions (one row per customer and updated_at) -> minimised states with ``valid_from`` (the version
+    time) and ``is_deleted``. Ages are as of the version time, so a replay never sees a later birthday; a deletion
+    keeps no attribute."""
+    deleted = _is_deleted(crm_versions)
+    columns = _minimised(crm_versions, key_ring, F.to_date(F.col("updated_at")))
+    subject = columns.pop("subject_id")
+    return crm_versions.select(
+        subject.alias("subject_id"),
+        *[F.when(~deleted, c).alias(name) for name, c in columns.items()],
+        F.col("updated_at").alias("valid_from"),
+        deleted.alias("is_deleted"),
+    ).where(F.col("subject_id").isNotNull())

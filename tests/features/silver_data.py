@@ -48,8 +48,9 @@ def orders_df(spark: SparkSession, rows: list[tuple]) -> DataFrame:
     )
 
 
-def customers_df(spark: SparkSession, rows: list[tuple]) -> DataFrame:
-    """rows: (subject_id, signup_date 'YYYY-MM-DD', country, plan, is_b2b)."""
+def customers_history_df(spark: SparkSession, rows: list[tuple]) -> DataFrame:
+    """rows: (subject_id, signup_date 'YYYY-MM-DD', country, plan, is_b2b): one current CRM history row each, valid
+    from the sign-up."""
     schema = "subject_id string, signup_date string, country string, plan string, is_b2b boolean"
     return (
         spark.createDataFrame(rows, schema)
@@ -61,7 +62,10 @@ def customers_df(spark: SparkSession, rows: list[tuple]) -> DataFrame:
         .withColumn("income_band", F.lit("mid"))
         .withColumn("company_size_band", F.when(F.col("is_b2b"), F.lit("10-49")))
         .withColumn("industry", F.when(F.col("is_b2b"), F.lit("retail")))
-        .withColumn("updated_at", F.to_timestamp(F.lit("2024-01-01 00:00:00")))
+        .withColumn("valid_from", F.col("signup_date").cast("timestamp"))
+        .withColumn("valid_to", F.lit(None).cast("timestamp"))
+        .withColumn("is_current", F.lit(True))
+        .withColumn("is_deleted", F.lit(False))
         .withColumn("run_id", F.lit("r1"))
     )
 

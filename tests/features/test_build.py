@@ -10,7 +10,7 @@ from seglib.features.build import with_engagement_index
 from tests.features.silver_data import (
     AS_OF,
     consents_df,
-    customers_df,
+    customers_history_df,
     events_df,
     orders_df,
     texts_df,
@@ -23,7 +23,7 @@ def silver(spark):
         "consents": consents_df(
             spark, [("a", True), ("b", True), ("anon", True), ("x", False), ("t", True), ("late", True)]
         ),
-        "customers": customers_df(
+        "customers_history": customers_history_df(
             spark,
             [
                 ("a", "2023-01-01", "DE", "pro", False),
@@ -152,7 +152,7 @@ def test_unknown_engagement_weight_is_rejected(spark, silver):
 
 def test_every_optional_silver_table_may_be_empty(spark, silver):
     empty = {
-        "customers": customers_df(spark, []),
+        "customers_history": customers_history_df(spark, []),
         "orders": orders_df(spark, []),
         "texts": texts_df(spark, []),
     }

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from seglib.config.features import FeaturesConfig
 from seglib.features import build_feature_set, feature_column_comments
 from seglib.features.build import with_engagement_index
-from tests.features.silver_data import AS_OF, consents_df, customers_df, events_df, orders_df, texts_df
+from tests.features.silver_data import AS_OF, consents_df, customers_history_df, events_df, orders_df, texts_df
 
 CFG = FeaturesConfig.model_validate({"psychographics": {"engine": "builtin"}})
 WEEK = 90 / 7
@@ -42,7 +42,8 @@ RULE_COLUMNS: dict[str, list[str]] = {
     "no_texts": ["text_count", "sentiment_score", *INTERESTS],
     "no_texts_keywords": ["top_keywords"],
     "no_crm_row": [
-        "age_band", "gender", "income_band", "company_size_band", "industry", "plan", "region", "is_b2b", "country",
+        "age_band", "gender", "income_band", "company_size_band", "industry", "plan", "plan_tier", "region", "is_b2b",
+        "country",
     ],
     "no_known_date": ["tenure_days"],
     "undefined_index_input": ["engagement_index"],
@@ -55,7 +56,7 @@ def features(spark):
         "consents": consents_df(
             spark, [(s, True) for s in ("full", "orders_only", "events_only", "clicker", "texts_only")]
         ),
-        "customers": customers_df(spark, [("full", "2023-01-01", "DE", "pro", False)]),
+        "customers_history": customers_history_df(spark, [("full", "2023-01-01", "DE", "premium", False)]),
         "orders": orders_df(
             spark,
             [
@@ -179,9 +180,9 @@ def test_no_texts_no_keywords(features):
 
 def test_no_crm_row(features):
     rows = [
-        ("orders_only", *[None] * 9),  # no events either: no country at all
-        ("events_only", *[None] * 8, "DE"),  # country from events
-        ("full", "25-34", "f", "mid", None, None, "pro", "EU", False, "DE"),
+        ("orders_only", *[None] * 10),  # no events either: no country at all
+        ("events_only", *[None] * 9, "DE"),  # country from events
+        ("full", "25-34", "f", "mid", None, None, "premium", 2, "EU", False, "DE"),
     ]
     assert_rule(features, RULE_COLUMNS["no_crm_row"], rows)
 

@@ -193,6 +193,12 @@ def test_first_run_counts_silver_and_quarantine(spark, first_run):
     assert net == Decimal("10.00")
     customers = silver(spark, env, "customers").select("subject_id", "plan").collect()
     assert [tuple(r) for r in customers] == [(p("c1"), "pro")]  # c2's latest version is a deletion
+    assert history_rows(spark, env) == [
+        (p("c1"), "basic", T0, T1, False, False),
+        (p("c1"), "pro", T1, None, True, False),
+        (p("c2"), "basic", T0, T1, False, False),
+        (p("c2"), None, T1, None, True, True),  # the deletion closes c2's history and keeps no attribute
+    ]
     consents = silver(spark, env, "consents").select("subject_id", "analytics").collect()
     assert sorted(tuple(r) for r in consents) == sorted([(p("c1"), False), (p("a2"), True)])
     texts = {r["subject_id"]: r["text"] for r in silver(spark, env, "texts").collect()}
@@ -228,8 +234,19 @@ def test_first_run_counts_silver_and_quarantine(spark, first_run):
     assert detail["properties"]["delta.dataSkippingStatsColumns"] == "event_ts,event_date,event_type"
 
 
+def history_rows(spark, env) -> list[tuple]:
+    columns = ("subject_id", "plan", "valid_from", "valid_to", "is_current", "is_deleted")
+    return sorted(
+        (tuple(r) for r in silver(spark, env, "customers_history").select(*columns).collect()),
+        key=lambda r: (r[0], r[2]),
+    )
+
+
 def test_second_run_reads_only_new_rows_and_reruns_are_idempotent(spark, first_run):
     env, _ = first_run
+    late = T0 + timedelta(hours=1)
+    # A late-arriving c1 version between its two stored ones, and a later one that changes only the e-mail.
+    write_raw(spark, env, "raw_crm_customers", [crm("c1", late, "premium"), crm("c1", T2, "pro")], CRM, mode="append")
     write_raw(spark, env, "raw_events", [event("e8", T2, "a2", "c4", "login")], EVENTS, mode="append")
     write_raw(
         spark,
@@ -244,7 +261,7 @@ def test_second_run_reads_only_new_rows_and_reruns_are_idempotent(spark, first_r
     assert second.methods["raw_events"] == "cdf"
     assert {t: c.read for t, c in second.tables.items()} == {
         "raw_events": 1,
-        "raw_crm_customers": 0,
+        "raw_crm_customers": 2,
         "raw_orders": 1,
         "raw_consents": 0,
         "raw_texts": 0,
@@ -255,8 +272,15 @@ def test_second_run_reads_only_new_rows_and_reruns_are_idempotent(spark, first_r
     assert subjects[p("e7")] == p("c4")  # earlier anonymous event re-keyed by the new link
     assert events.count() == 5
     assert silver(spark, env, "orders").agg(F.sum("net_amount")).first()[0] == Decimal("0.00")
+    history = history_rows(spark, env)
+    assert history[:3] == [
+        (p("c1"), "basic", T0, late, False, False),  # closed by the late version, which closes at the stored T1
+        (p("c1"), "premium", late, T1, False, False),
+        (p("c1"), "pro", T1, None, True, False),  # T2 changed nothing the history keeps: no new row
+    ]
 
-    before = {n: silver(spark, env, n).drop("run_id") for n in ("events", "orders", "customers", "texts")}
+    names = ("events", "orders", "customers", "customers_history", "texts")
+    before = {n: silver(spark, env, n).drop("run_id") for n in names}
     before = {n: df.localCheckpoint() for n, df in before.items()}
     third = ingest(spark, env, "r3")
     assert sum(c.read for c in third.tables.values()) == 0
@@ -315,7 +339,7 @@ def test_empty_and_missing_optional_inputs_give_empty_silver_tables_a_feature_ro
     for name, columns in SILVER_COLUMNS.items():
         assert (silver(spark, sparse_env, name).columns, silver(spark, sparse_env, name).count()) == (columns, 0)
 
-    tables = ("events", "customers", "orders", "consents", "texts")
+    tables = ("events", "customers_history", "orders", "consents", "texts")
     cfg = FeaturesConfig.model_validate({"psychographics": {"engine": "builtin"}})
     features = build_feature_set(
         {n: silver(spark, sparse_env, n) for n in tables}, cfg, NOW.date(), required_consent="analytics"
