@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         "cluster": "features -> clustering model (MLflow) -> segment tables",
         "propensity": "train: labelled past cut-offs -> GBT vs baseline, time holdout, registry; score: champion -> "
         "models/propensity_scores",
-        "run": "the whole pipeline: [generate] -> ingest -> features -> propensity -> cluster/segments",
+        "clv": "train: BG/NBD + Gamma-Gamma, holdout in time, registry; score: champion -> models/clv_predictions",
+        "run": "the whole pipeline: [generate] -> ingest -> features -> propensity -> clv -> cluster/segments",
         "forget": "erase subjects (GDPR/CCPA) from every table seglib owns",
         "vacuum": "physically delete files older than privacy.vacuum_retention_hours",
         "config": "print the effective configuration",
@@ -65,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--full-refresh", action="store_true", help="rebuild silver from all raw data")
         if name == "run":
             p.add_argument("--generate", action="store_true", help="generate synthetic raw data first")
+        if name == "clv":
+            p.add_argument(
+                "action", choices=["train", "score"], help="train (then score with the champion) | score (the snapshot)"
+            )
         if name == "propensity":
             p.add_argument(
                 "action",
@@ -128,11 +133,13 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
         "features": ("features",),
         "cluster": ("cluster",),
         "propensity": ("propensity",) if getattr(args, "action", None) == "train" else ("propensity_score",),
+        "clv": ("clv",) if getattr(args, "action", None) == "train" else ("clv_score",),
         "run": (
             *(("generate",) if getattr(args, "generate", False) else ()),
             "ingest",
             "features",
             "propensity",
+            "clv",
             "cluster",
         ),
     }[cmd]
@@ -195,6 +202,19 @@ def render_summary(spark, cfg: SeglibConfig, result) -> str:
         )
     if result.propensity:
         shown.append("models/propensity_scores")
+    if result.clv is not None:
+        v = result.clv
+        if v.holdout:
+            lines.append(
+                f"clv: holdout {v.holdout['subjects']:.0f} subjects, predicted {v.holdout['predicted_total']:.0f} vs "
+                f"actual {v.holdout['actual_total']:.0f} purchases ({v.holdout['relative_error']:+.1%}), per-subject "
+                f"r = {v.holdout['correlation']:.3f}, MAE {v.holdout['mae']:.3f}; v{v.trained_version} -> {v.alias}"
+            )
+        lines.append(
+            f"clv: scored by {v.model_name} v{v.scored_version}; brackets "
+            + ", ".join(f"{b}={n}" for b, n in sorted(v.bracket_sizes.items()))
+        )
+        shown.append("models/clv_predictions")
     if result.cluster is not None:
         c = result.cluster
         lines.append(

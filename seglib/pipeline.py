@@ -26,7 +26,7 @@ from seglib.tables import RAW_INPUTS, Warehouse, tables_in
 
 log = logging.getLogger(__name__)
 
-STAGES = ("generate", "ingest", "features", "propensity", "propensity_score", "cluster")
+STAGES = ("generate", "ingest", "features", "propensity", "propensity_score", "clv", "clv_score", "cluster")
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,19 @@ class PropensityTargetResult:
 
 
 @dataclass(frozen=True)
+class ClvResult:
+    model_name: str
+    trained_version: str | None  # None when only scoring
+    alias: str | None  # the trained version's alias after the gate
+    scored_version: str
+    holdout: dict[str, float]  # the calibration fit's holdout comparison (empty when only scoring)
+    by_frequency: list[dict[str, Any]]
+    parameters: dict[str, float]  # the scoring model's BG/NBD and Gamma-Gamma parameters
+    brackets: dict[str, float]  # bracket -> predicted CLV threshold
+    bracket_sizes: dict[str, int]
+
+
+@dataclass(frozen=True)
 class ClusterResult:
     model_name: str  # the model that scored the published snapshot (the champion if the new fit is a challenger)
     model_version: str
@@ -99,6 +112,7 @@ class RunResult:
     ingest: Any = None  # seglib.ingest.run.IngestReport
     features: FeaturesResult | None = None
     propensity: list[PropensityTargetResult] = field(default_factory=list)
+    clv: ClvResult | None = None
     cluster: ClusterResult | None = None
 
 
@@ -187,6 +201,8 @@ def stage_propensity(
     results = []
     leakage_checked = not pcfg.check_leakage
     for name, target in pcfg.targets.items():
+        if not target.enabled:
+            continue
         model_name = propensity_model_name(cfg, name)
         trained = alias = kind = None
         holdout: dict[str, float] = {}
@@ -245,6 +261,81 @@ def stage_propensity(
             PropensityTargetResult(name, model_name, trained, alias, scored_version, kind, holdout, tiers, sizes)
         )
     return results
+
+
+def stage_clv(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, train: bool = True) -> ClvResult:
+    """Predicted CLV. Train: BG/NBD + Gamma-Gamma fitted at the calibration cut-off (as_of - clv.holdout_days) and
+    judged on the purchases of the holdout after it, then refitted on every order before as_of and registered (the
+    alias gated on the holdout comparison). Score: the champion's parameters predict every consenting buyer of the
+    snapshot into models/clv_predictions (one commit per snapshot)."""
+    from datetime import timedelta
+
+    from seglib.features import consented_subjects
+    from seglib.modeling import clv as C
+    from seglib.modeling.clv_model import ClvParameters
+    from seglib.tracking import clv_model_name, load_clv_parameters, log_clv
+
+    c = cfg.clv
+    silver = read_silver(spark, cfg)
+    # A revoked consent removes the subject from fitting and scoring, as from the features.
+    consented = consented_subjects(silver["consents"], cfg.privacy.required_consent)
+    orders = silver["orders"].join(consented, "subject_id", "left_semi")
+    name = clv_model_name(cfg)
+    trained = alias = None
+    holdout: dict[str, float] = {}
+    by_frequency: list[dict[str, Any]] = []
+    summary = C.btyd_summary(orders, ctx.as_of, c.period).persist()  # fit, predictions and the join read it
+    if train:
+        calibration_cutoff = ctx.as_of - timedelta(days=c.holdout_days)
+        calibration = C.btyd_summary(orders, calibration_cutoff, c.period).persist()
+        validation = C.fit_models(calibration, c)
+        comparison = C.holdout_comparison(
+            orders, calibration_cutoff, ctx.as_of, validation.bgnbd.params, c, summary=calibration
+        )
+        calibration.unpersist()
+        log.info("clv holdout %s..%s: predicted %.0f vs actual %.0f purchase %ss (%+.1f%%), r = %.3f, MAE %.3f",
+                 calibration_cutoff, ctx.as_of, comparison.predicted_total, comparison.actual_total, c.period,
+                 100 * comparison.relative_error, comparison.correlation, comparison.mae)  # fmt: skip
+        models = C.fit_models(summary, c)
+        fitted = ClvParameters(
+            models.bgnbd.params, models.gamma_gamma.params, c.period, c.horizon_days, c.annual_discount_rate
+        )
+        logged = log_clv(cfg, models, validation, comparison, fitted)
+        trained, alias = logged["model_version"], logged["alias"]
+        holdout, by_frequency = comparison.flat(""), comparison.by_frequency
+    parameters, scored_version = load_clv_parameters(name)
+    predictions = C.predict_clv(summary, parameters.bgnbd, parameters.gamma_gamma, c, parameters.horizon_days)
+    predictions = predictions.persist()  # read by the quantiles and the write
+    thresholds = C.bracket_thresholds(predictions, c.brackets)
+    out = C.with_clv_brackets(predictions, thresholds).select(
+        "subject_id",
+        F.lit(ctx.as_of).alias("snapshot_date"),
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        "probability_alive",
+        "expected_purchases",
+        "expected_avg_value",
+        "predicted_clv",
+        "clv_bracket",
+        F.lit(parameters.period).alias("period"),
+        F.lit(parameters.horizon_days).alias("horizon_days"),
+        F.lit(name).alias("model_name"),
+        F.lit(scored_version).alias("model_version"),
+        F.lit(ctx.run_id).alias("run_id"),
+    )
+    spec = Warehouse.of(cfg).spec("models/clv_predictions")
+    write_table(out, spec, mode="overwrite", replace_where=f"snapshot_date = DATE'{ctx.as_of.isoformat()}'")
+    sizes = {r["clv_bracket"]: r["n"] for r in read_table(spark, spec.location)
+             .where(F.col("snapshot_date") == F.lit(ctx.as_of)).groupBy("clv_bracket").agg(F.count("*").alias("n"))
+             .collect()}  # fmt: skip
+    predictions.unpersist()
+    summary.unpersist()
+    params = {f"bgnbd_{k}": v for k, v in vars(parameters.bgnbd).items()}
+    params |= {f"gamma_gamma_{k}": v for k, v in vars(parameters.gamma_gamma).items()}
+    log.info("clv scored by %s v%s: brackets %s (thresholds %s)", name, scored_version, sizes, thresholds)
+    return ClvResult(name, trained, alias, scored_version, holdout, by_frequency, params, thresholds, sizes)
 
 
 def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> ClusterResult:
@@ -320,6 +411,8 @@ def run(
             log_features_result(result.features)
         if cfg.propensity.enabled and ("propensity" in stages or "propensity_score" in stages):
             result.propensity = stage_propensity(spark, cfg, ctx, train="propensity" in stages, score=True)
+        if cfg.clv.enabled and ("clv" in stages or "clv_score" in stages):
+            result.clv = stage_clv(spark, cfg, ctx, train="clv" in stages)
         if "cluster" in stages:
             result.cluster = stage_cluster(spark, cfg, ctx)
     return result
@@ -335,6 +428,7 @@ def snapshot_summary(spark: SparkSession, cfg: SeglibConfig, as_of: date) -> lis
 __all__ = [
     "STAGES",
     "ClusterResult",
+    "ClvResult",
     "FeaturesResult",
     "GenerateResult",
     "RunContext",
@@ -344,6 +438,7 @@ __all__ = [
     "run",
     "snapshot_summary",
     "stage_cluster",
+    "stage_clv",
     "stage_features",
     "stage_generate",
     "stage_ingest",

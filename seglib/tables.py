@@ -510,6 +510,36 @@ MODELS = (
         keys=("subject_id", "snapshot_date", "target"),
         partition_by=("snapshot_date",),
     ),
+    TableDef(
+        "models",
+        "clv_predictions",
+        "Predicted customer lifetime value per snapshot (seglib/modeling/clv.py: BG/NBD purchases x Gamma-Gamma "
+        "value), for every consenting subject with a completed order before the snapshot; one commit per snapshot.",
+        (
+            _c("subject_id", "string", "Pseudonymous subject key (keyed HMAC; see docs/privacy.md).", S),
+            _c("snapshot_date", "date", "Snapshot: completed orders before 00:00 UTC of this day."),
+            _c("frequency", "int", "Repeat purchases: purchase periods (clv.period) with a completed order, minus 1."),
+            _c("recency", "int", "Periods from the first to the last purchase period."),
+            _c("T", "int", "Whole periods from the first purchase to the snapshot."),
+            _c("monetary_value", "double", "Mean value of the positive-value repeat purchase periods; null if none."),
+            _c("probability_alive", "double", "BG/NBD probability that the subject has not dropped out."),
+            _c("expected_purchases", "double", "Expected purchase periods within clv.horizon_days after the snapshot."),
+            _c("expected_avg_value", "double", "Gamma-Gamma expected value of a purchase (population mean if none)."),
+            _c(
+                "predicted_clv",
+                "double",
+                "Expected revenue (net_amount) over the horizon, discounted at clv.annual_discount_rate.",
+            ),
+            _c("clv_bracket", "string", "top | high | medium | low by the snapshot's predicted_clv quantiles."),
+            _c("period", "string", "day or week: the unit of frequency, recency and T."),
+            _c("horizon_days", "int", "Prediction horizon in days."),
+            _c("model_name", "string", "Registered MLflow model whose parameters scored (its champion)."),
+            _c("model_version", "string", "Registered model version."),
+            _c("run_id", "string", "seglib run id that wrote the row (joins to the MLflow run tag seglib.run_id)."),
+        ),
+        keys=("subject_id", "snapshot_date"),
+        partition_by=("snapshot_date",),
+    ),
 )
 
 # ------------------------------------------------------------------------------------------------ ops

@@ -306,6 +306,81 @@ def log_propensity_tiers(target: str, thresholds: dict[str, float], profiles: li
     mlflow.log_dict({"thresholds": thresholds, "tiers": profiles}, f"propensity/{target}/tiers.json")
 
 
+def clv_model_name(cfg: SeglibConfig) -> str:
+    """<prefix>_clv: valid as a Unity Catalog model name too."""
+    return f"{cfg.mlflow.registered_model_prefix}_clv"
+
+
+def clv_signature():
+    """Input: a BTYD summary row (monetary_value optional); output: the four predicted columns."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from seglib.modeling.clv_model import INPUT_COLUMNS, OUTPUT_COLUMNS
+
+    inputs = Schema([ColSpec("double", c, required=c != "monetary_value") for c in INPUT_COLUMNS])
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double", c) for c in OUTPUT_COLUMNS]))
+
+
+def log_clv(cfg: SeglibConfig, models, validation, comparison, parameters) -> dict[str, Any]:
+    """Log the CLV fit into the active run (params, both fits, the calibration fit and its holdout comparison: table
+    and plot), register the parameters as a pyfunc model and gate its alias on the holdout comparison."""
+    import mlflow
+    import mlflow.pyfunc
+
+    from seglib.modeling.clv import plot_holdout
+    from seglib.modeling.clv_model import PARAMETERS_FILE, ClvPyfunc
+
+    c = cfg.clv
+    mlflow.log_params(
+        {
+            "clv.period": c.period,
+            "clv.horizon_days": c.horizon_days,
+            "clv.annual_discount_rate": c.annual_discount_rate,
+            "clv.penalizer": c.penalizer,
+            "clv.calibration_cutoff": str(comparison.calibration_cutoff),
+        }
+    )
+    mlflow.log_metrics({**models.flat("clv."), **validation.flat("clv.calibration."), **comparison.flat()})
+    mlflow.log_dict(
+        {"by_frequency": comparison.by_frequency, "holdout": comparison.flat(""), "fits": models.flat("")},
+        "clv/holdout.json",
+    )
+    name = clv_model_name(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_artifact(str(plot_holdout(comparison, Path(tmp) / "clv_holdout.png", c.period)), "clv")
+        info = mlflow.pyfunc.log_model(
+            artifact_path="clv",
+            python_model=ClvPyfunc(),
+            artifacts={"parameters": str(parameters.write(Path(tmp) / PARAMETERS_FILE))},
+            registered_model_name=name,
+            pip_requirements=[*MODEL_PIP_REQUIREMENTS, f"scipy=={version('scipy')}"],
+            signature=clv_signature(),
+        )
+    model_version = str(info.registered_model_version)
+    gate_metrics = {"abs_relative_error": abs(comparison.relative_error), "correlation": comparison.correlation}
+    gate = promote_if_better(cfg, name, model_version, gate_metrics, rules=c.champion_gate)
+    return {"model_version": model_version, "alias": gate.alias}
+
+
+def load_clv_parameters(model_name: str, alias: str = CHAMPION):
+    """The ClvParameters of ``model_name@alias`` (its JSON artifact) and the version."""
+    import mlflow.artifacts
+    from mlflow import MlflowClient
+
+    from seglib.modeling.clv_model import PARAMETERS_FILE, ClvParameters
+
+    champion = _version_by_alias(MlflowClient(), model_name, alias)
+    if champion is None:
+        raise LookupError(f"registered model {model_name!r} has no {alias} version")
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(f"models:/{model_name}@{alias}", dst_path=tmp))
+        found = sorted(local.rglob(PARAMETERS_FILE))
+        if not found:
+            raise LookupError(f"models:/{model_name}@{alias} has no {PARAMETERS_FILE}")
+        return ClvParameters.read(found[0]), str(champion.version)
+
+
 def clustering_signature(feature_cols: list[str], categorical: list[str] = ()):
     """Input: the feature columns as optional doubles (categorical ones as strings; the pipeline imputes nulls);
     output: the cluster number.

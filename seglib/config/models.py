@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from seglib.config.base import StrictModel
+from seglib.config.clv import ClvConfig
 from seglib.config.features import FeaturesConfig
 from seglib.config.generator import GeneratorConfig
 from seglib.config.ingest import IngestConfig
@@ -92,3 +93,4 @@ class SeglibConfig(StrictModel):
     clustering: ClusteringConfig = Field(default_factory=ClusteringConfig)
     segments: SegmentsConfig = Field(default_factory=SegmentsConfig)
     propensity: PropensityConfig = Field(default_factory=PropensityConfig)
+    clv: ClvConfig = Field(default_factory=ClvConfig)

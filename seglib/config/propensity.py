@@ -50,6 +50,9 @@ class TargetConfig(StrictModel):
         "label window."
     )
     window_days: int = Field(30, ge=1, description="Label window [cut-off, cut-off + window_days).")
+    enabled: bool = Field(
+        True, description="false: the target is neither trained nor scored (a config overlay cannot remove a target)."
+    )
 
 
 class GbtGrid(StrictModel):
@@ -66,6 +69,7 @@ class PropensityConfig(StrictModel):
         default_factory=lambda: {
             "purchase": TargetConfig(kind="purchase", window_days=30),
             "churn": TargetConfig(kind="churn", window_days=30),
+            "upgrade": TargetConfig(kind="upgrade", window_days=30),
         }
     )
     activity_days: int = Field(90, ge=1, description="churn: who counts as active before the cut-off.")

@@ -96,18 +96,38 @@ def crm_customers(subject_df: DataFrame, history: History, rng: Rng) -> DataFram
     code = F.col("seg")
     n_versions = F.lit(1) + F.floor(rng.u("versions", "subject_idx") * MAX_VERSIONS).cast("int")
     total = n_versions + F.col("is_deleted").cast("int")
-    v = F.col("version")
     base_sec = F.col("signup_day") * SECONDS_PER_DAY + rng.u("signup_time", "subject_idx") * 43_200
     last_sec = F.lit(history.days * SECONDS_PER_DAY - 3600)
-    updated = base_sec + (last_sec - base_sec) * (v + rng.u("updated", "subject_idx", "version") * 0.9) / total
+
+    def version_sec(k: Column) -> Column:
+        spread = (last_sec - base_sec) * (k + rng.u("updated", "subject_idx", k) * 0.9) / total
+        return F.when(k == 0, base_sec).otherwise(base_sec + spread)
+
+    # Planted upgrades (the upgrade propensity target): a segment-dependent share of the customers who are never
+    # deleted and not on the top plan move one plan up at an instant drawn uniformly over their part of the history.
+    # The move is a CRM version of its own, with the attributes of the version in force then; every later version
+    # keeps the higher plan.
+    first_plan = weighted_index(rng.u("plan", "subject_idx", F.lit(False)), cum_by_segment(code, lambda p: p.plan_mix))
+    upgrader = (
+        ~F.col("is_deleted")
+        & (first_plan < len(PLANS) - 1)
+        & (rng.u("upgrade", "subject_idx") < by_segment(code, lambda p: p.upgrade_share))
+    )
+    start = F.greatest(base_sec, F.lit(0))
+    upgrade_sec = F.when(upgrader, start + (last_sec - start) * rng.u("upgrade_time", "subject_idx"))
+    in_force = sum(
+        (F.when((F.lit(k) < n_versions) & (version_sec(F.lit(k)) <= upgrade_sec), 1).otherwise(0))
+        for k in range(MAX_VERSIONS)
+    )
+    row = F.col("_row")
+    is_upgrade_row = row >= total
+    v = F.col("version")
+    row_sec = F.when(is_upgrade_row, upgrade_sec).otherwise(version_sec(v))
+    upgraded = F.when(row_sec >= upgrade_sec, F.element_at(lit_array(PLANS), first_plan + 2))
     age_lo = by_segment(code, lambda p: p.age_range[0])
     age_hi = by_segment(code, lambda p: p.age_range[1])
     age_days = (age_lo + rng.u("age", "subject_idx") * (age_hi - age_lo)) * 365.25
     plan_draw = rng.u("plan", "subject_idx", (v >= 1) & (rng.u("plan_change", "subject_idx") < PLAN_CHANGE_SHARE))
-    # Planted upgrades: from the second version on, a segment-dependent share sits one plan above its first one.
-    first_plan = weighted_index(rng.u("plan", "subject_idx", F.lit(False)), cum_by_segment(code, lambda p: p.plan_mix))
-    upgrades = (v >= 1) & (rng.u("upgrade", "subject_idx") < by_segment(code, lambda p: p.upgrade_share))
-    upgraded = F.when(upgrades & (first_plan < len(PLANS) - 1), F.element_at(lit_array(PLANS), first_plan + 2))
     gender = F.when(
         rng.u("gender_known", "subject_idx") < 0.95,
         F.element_at(
@@ -129,12 +149,14 @@ def crm_customers(subject_df: DataFrame, history: History, rng: Rng) -> DataFram
         "signup_date": F.col("signup_date"),
         **_company(rng),
         "plan": F.coalesce(upgraded, choose_by_segment(code, plan_draw, PLANS, lambda p: p.plan_mix)),
-        "updated_at": history.ts(F.when(v == 0, base_sec).otherwise(updated)),
-        "is_deleted": F.col("is_deleted") & (v == total - 1),
+        "updated_at": history.ts(row_sec),
+        "is_deleted": F.col("is_deleted") & (row == total - 1),
     }
+    rows = F.sequence(F.lit(0), total - 1 + upgrader.cast("int"))
     return (
         subject_df.where(F.col("is_customer"))
-        .withColumn("version", F.explode(F.sequence(F.lit(0), total - 1)))
+        .withColumn("_row", F.explode(rows))
+        .withColumn("version", F.when(row >= total, in_force - 1).otherwise(row))
         .select(*[c.alias(name) for name, c in columns.items()])
     )
 

@@ -44,6 +44,7 @@ OVERRIDES = (
     # Propensity on a 30-day history: 7-day label windows, one training cut-off before the holdout, a one-model grid.
     "propensity.targets.purchase.window_days=7",
     "propensity.targets.churn.window_days=7",
+    "propensity.targets.upgrade.enabled=false",  # 80 customers make a handful of upgrades a week
     "propensity.training_snapshots=1",  # one training cut-off: no calibration split, one feature build less
     "propensity.snapshot_step_days=3",
     "propensity.min_positives=3",

@@ -70,6 +70,67 @@ def test_churn_label_is_no_activity_after_among_the_recently_active(spark, popul
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+PLANS = ["free", "basic", "premium", "enterprise"]
+
+
+@pytest.fixture(scope="module")
+def plan_history(spark):
+    """subject_id, plan, valid_from, valid_to, is_deleted: CRM states around the 2024-03-01 cut-off."""
+    rows = [
+        ("up", "free", "2024-01-01 00:00:00", "2024-03-05 00:00:00", False),
+        ("up", "premium", "2024-03-05 00:00:00", None, False),  # two plans up inside [cut-off, +7 days)
+        ("down", "premium", "2024-01-01 00:00:00", "2024-03-02 00:00:00", False),
+        ("down", "basic", "2024-03-02 00:00:00", None, False),
+        ("later", "basic", "2024-01-01 00:00:00", "2024-03-08 00:00:00", False),
+        ("later", "premium", "2024-03-08 00:00:00", None, False),  # at the window's end: outside
+        ("top", "enterprise", "2024-01-01 00:00:00", None, False),  # cannot upgrade: not in the frame
+        ("past", "free", "2024-01-01 00:00:00", "2024-02-01 00:00:00", False),
+        ("past", "basic", "2024-02-01 00:00:00", None, False),  # upgraded before the cut-off: a feature, not a label
+        ("new", "free", "2024-03-03 00:00:00", None, False),  # created after the cut-off: no plan then
+        ("gone", "free", "2024-01-01 00:00:00", "2024-02-15 00:00:00", False),
+        ("gone", None, "2024-02-15 00:00:00", None, True),  # deleted before the cut-off
+    ]
+    return spark.createDataFrame(
+        rows, "subject_id string, plan string, valid_from string, valid_to string, is_deleted boolean"
+    ).select(
+        "subject_id",
+        "plan",
+        F.to_timestamp("valid_from").alias("valid_from"),
+        F.to_timestamp("valid_to").alias("valid_to"),
+        "is_deleted",
+    )
+
+
+def test_upgrade_label_is_a_higher_plan_inside_the_window(spark, plan_history):
+    everyone = plan_history.select("subject_id").distinct()
+    out = P.upgrade_labels(everyone, plan_history, CUTOFF, 7, PLANS)
+    expected = spark.createDataFrame(
+        [("up", 1.0), ("down", 0.0), ("later", 0.0), ("past", 0.0)], "subject_id string, label double"
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+    target = TargetConfig(kind="upgrade", window_days=7)
+    with pytest.raises(P.PropensityError, match="plan order"):
+        P.labels_for(target, PCFG, everyone, {"customers_history": plan_history}, CUTOFF)
+
+
+def test_crm_attributes_as_of_the_cutoff_pass_the_leakage_check_and_current_ones_fail(spark, plan_history):
+    from seglib.features.profile import customers_as_of, plan_tier
+
+    silver = {"customers_history": plan_history.withColumn("is_current", F.col("valid_to").isNull())}
+
+    def as_of_cutoff(facts, cutoff):  # the feature stage's reading of the history
+        history = facts["customers_history"]
+        return customers_as_of(history, cutoff).select("subject_id", plan_tier(F.col("plan"), PLANS).alias("tier"))
+
+    def current(facts, cutoff):  # the CRM's current plan, whatever the cut-off
+        history = facts["customers_history"].where("is_current AND NOT is_deleted")
+        return history.select("subject_id", plan_tier(F.col("plan"), PLANS).alias("tier"))
+
+    assert P.leaked_features(as_of_cutoff, silver, CUTOFF, ["tier"]) == {}
+    # up, down and later changed plan after the cut-off; new only exists after it.
+    assert P.leaked_features(current, silver, CUTOFF, ["tier"]) == {"tier": 4}
+
+
 def test_a_feature_built_from_after_the_cutoff_is_caught(spark):
     events = spark.createDataFrame(
         [("a", "2024-02-10 00:00:00"), ("a", "2024-03-10 00:00:00"), ("b", "2024-02-11 00:00:00")],
