@@ -145,6 +145,13 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
     }[cmd]
     result = pipeline.run(spark, cfg, ctx, stages, full_refresh=getattr(args, "full_refresh", False))
     print(render_summary(spark, cfg, result))
+    # The rest was published, but a scheduler must see that a part was not.
+    problems = [f"propensity {p.target}: no champion, not scored" for p in result.propensity if not p.scored_version]
+    if result.clv is not None and (result.clv.refused or not result.clv.scored_version):
+        problems.append("clv: " + ("new fit refused" if result.clv.refused else "no champion, not scored"))
+    if problems:
+        print(f"seg {cmd}: {'; '.join(problems)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -196,6 +203,10 @@ def render_summary(spark, cfg: SeglibConfig, result) -> str:
                 f"top-decile lift {p.holdout['gbt_lift_top_decile']:.2f}; {p.model_kind} v{p.trained_version} -> "
                 f"{p.alias}"
             )
+        if p.scored_version is None:
+            lines.append(f"propensity {p.target}: NOT scored: {p.model_name} has no champion (every version failed "
+                         "propensity.champion_gate)")  # fmt: skip
+            continue
         lines.append(
             f"propensity {p.target}: scored by {p.model_name} v{p.scored_version}; tiers "
             + ", ".join(f"{t}={n}" for t, n in sorted(p.tier_sizes.items()))
@@ -210,9 +221,13 @@ def render_summary(spark, cfg: SeglibConfig, result) -> str:
                 f"actual {v.holdout['actual_total']:.0f} purchases ({v.holdout['relative_error']:+.1%}), per-subject "
                 f"r = {v.holdout['correlation']:.3f}, MAE {v.holdout['mae']:.3f}; v{v.trained_version} -> {v.alias}"
             )
+        if v.refused:
+            lines.append(f"clv: the new fit was REFUSED, nothing registered: {v.refused}")
         lines.append(
             f"clv: scored by {v.model_name} v{v.scored_version}; brackets "
             + ", ".join(f"{b}={n}" for b, n in sorted(v.bracket_sizes.items()))
+            if v.scored_version
+            else f"clv: NOT scored: {v.model_name} has no champion"
         )
         shown.append("models/clv_predictions")
     if result.cluster is not None:

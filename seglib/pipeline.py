@@ -76,9 +76,10 @@ class PropensityTargetResult:
 @dataclass(frozen=True)
 class ClvResult:
     model_name: str
-    trained_version: str | None  # None when only scoring
+    trained_version: str | None  # None when only scoring or when the new fit was refused
     alias: str | None  # the trained version's alias after the gate
-    scored_version: str
+    scored_version: str | None  # None: no champion to score with
+    refused: str | None  # why the new fit was not published (not converged, at a bound, ...)
     holdout: dict[str, float]  # the calibration fit's holdout comparison (empty when only scoring)
     by_frequency: list[dict[str, Any]]
     parameters: dict[str, float]  # the scoring model's BG/NBD and Gamma-Gamma parameters
@@ -229,7 +230,12 @@ def stage_propensity(
         sizes: dict[str, int] = {}
         scored_version = None
         if score:
-            model, inputs, scored_version = load_by_alias(model_name)
+            try:
+                model, inputs, scored_version = load_by_alias(model_name)
+            except LookupError as e:  # the first version failed the gate: nothing is fit to publish yet
+                log.error("propensity %s NOT scored: %s (see the gate's reason above)", name, e)
+                results.append(PropensityTargetResult(name, model_name, trained, alias, None, kind, holdout, {}, {}))
+                continue
             raw = P.scored(model, snapshot.select("subject_id", *inputs)).select("subject_id", P.SCORE, P.RAW_SCORE)
             raw.persist()  # read by the quantiles, the tier profiles and the write
             tiers = P.tier_thresholds(raw, pcfg)
@@ -263,17 +269,42 @@ def stage_propensity(
     return results
 
 
+def _train_clv(cfg: SeglibConfig, orders: DataFrame, summary: DataFrame, as_of: date):
+    """Fit at the calibration cut-off, judge on the holdout after it, refit on ``summary`` (as_of), log, register and
+    gate: (version, alias, holdout metrics, the holdout table by frequency). ClvError when a fit is refused."""
+    from datetime import timedelta
+
+    from seglib.modeling import clv as C
+    from seglib.modeling.clv_model import ClvParameters
+    from seglib.tracking import log_clv
+
+    c = cfg.clv
+    calibration_cutoff = as_of - timedelta(days=c.holdout_days)
+    calibration = C.btyd_summary(orders, calibration_cutoff, c.period).persist()
+    try:
+        validation = C.fit_models(calibration, c)
+        comparison = C.holdout_comparison(orders, calibration_cutoff, as_of, validation.bgnbd.params, c, calibration)
+    finally:
+        calibration.unpersist()
+    log.info("clv holdout %s..%s: predicted %.0f vs actual %.0f purchase %ss (%+.1f%%), r = %.3f, MAE %.3f",
+             calibration_cutoff, as_of, comparison.predicted_total, comparison.actual_total, c.period,
+             100 * comparison.relative_error, comparison.correlation, comparison.mae)  # fmt: skip
+    models = C.fit_models(summary, c)
+    fitted = ClvParameters(
+        models.bgnbd.params, models.gamma_gamma.params, c.period, c.horizon_days, c.annual_discount_rate
+    )
+    logged = log_clv(cfg, models, validation, comparison, fitted)
+    return logged["model_version"], logged["alias"], comparison.flat(""), comparison.by_frequency
+
+
 def stage_clv(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, train: bool = True) -> ClvResult:
     """Predicted CLV. Train: BG/NBD + Gamma-Gamma fitted at the calibration cut-off (as_of - clv.holdout_days) and
     judged on the purchases of the holdout after it, then refitted on every order before as_of and registered (the
     alias gated on the holdout comparison). Score: the champion's parameters predict every consenting buyer of the
     snapshot into models/clv_predictions (one commit per snapshot)."""
-    from datetime import timedelta
-
     from seglib.features import consented_subjects
     from seglib.modeling import clv as C
-    from seglib.modeling.clv_model import ClvParameters
-    from seglib.tracking import clv_model_name, load_clv_parameters, log_clv
+    from seglib.tracking import clv_model_name, load_clv_parameters
 
     c = cfg.clv
     silver = read_silver(spark, cfg)
@@ -285,25 +316,23 @@ def stage_clv(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, train: bo
     holdout: dict[str, float] = {}
     by_frequency: list[dict[str, Any]] = []
     summary = C.btyd_summary(orders, ctx.as_of, c.period).persist()  # fit, predictions and the join read it
+    refused = None
     if train:
-        calibration_cutoff = ctx.as_of - timedelta(days=c.holdout_days)
-        calibration = C.btyd_summary(orders, calibration_cutoff, c.period).persist()
-        validation = C.fit_models(calibration, c)
-        comparison = C.holdout_comparison(
-            orders, calibration_cutoff, ctx.as_of, validation.bgnbd.params, c, summary=calibration
-        )
-        calibration.unpersist()
-        log.info("clv holdout %s..%s: predicted %.0f vs actual %.0f purchase %ss (%+.1f%%), r = %.3f, MAE %.3f",
-                 calibration_cutoff, ctx.as_of, comparison.predicted_total, comparison.actual_total, c.period,
-                 100 * comparison.relative_error, comparison.correlation, comparison.mae)  # fmt: skip
-        models = C.fit_models(summary, c)
-        fitted = ClvParameters(
-            models.bgnbd.params, models.gamma_gamma.params, c.period, c.horizon_days, c.annual_discount_rate
-        )
-        logged = log_clv(cfg, models, validation, comparison, fitted)
-        trained, alias = logged["model_version"], logged["alias"]
-        holdout, by_frequency = comparison.flat(""), comparison.by_frequency
-    parameters, scored_version = load_clv_parameters(name)
+        try:
+            trained, alias, holdout, by_frequency = _train_clv(cfg, orders, summary, ctx.as_of)
+        except C.ClvError as e:  # refused, as the stage must: the champion (if any) still scores the snapshot
+            refused = str(e)
+            log.error("clv: the new fit is refused, nothing registered: %s", e)
+    try:
+        parameters, scored_version = load_clv_parameters(name)
+    except LookupError as e:
+        log.error("clv NOT scored: %s", e)
+        summary.unpersist()
+        return ClvResult(name, trained, alias, None, refused, holdout, by_frequency, {}, {}, {})
+    if parameters.period != c.period:
+        summary.unpersist()
+        raise C.ClvError(f"{name} v{scored_version} counts {parameters.period}s but clv.period is {c.period}: "
+                         "retrain (seg clv train) or set clv.period to the champion's")  # fmt: skip
     predictions = C.predict_clv(summary, parameters.bgnbd, parameters.gamma_gamma, c, parameters.horizon_days)
     predictions = predictions.persist()  # read by the quantiles and the write
     thresholds = C.bracket_thresholds(predictions, c.brackets)
@@ -335,7 +364,7 @@ def stage_clv(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, train: bo
     params = {f"bgnbd_{k}": v for k, v in vars(parameters.bgnbd).items()}
     params |= {f"gamma_gamma_{k}": v for k, v in vars(parameters.gamma_gamma).items()}
     log.info("clv scored by %s v%s: brackets %s (thresholds %s)", name, scored_version, sizes, thresholds)
-    return ClvResult(name, trained, alias, scored_version, holdout, by_frequency, params, thresholds, sizes)
+    return ClvResult(name, trained, alias, scored_version, refused, holdout, by_frequency, params, thresholds, sizes)
 
 
 def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> ClusterResult:

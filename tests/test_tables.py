@@ -53,6 +53,7 @@ def test_erasure_scope_is_every_owned_table_with_a_subject_column():
     erasable = sorted(t.qualified_name for t in REGISTRY.values() if t.erasable)
     assert erasable == [
         "features/subject_features",
+        "models/clv_predictions",
         "models/propensity_scores",
         "ops/quarantine",
         "segments/segment_membership",

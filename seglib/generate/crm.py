@@ -28,6 +28,7 @@ EMAIL_CHANGE_SHARE = 0.3
 MOVE_SHARE = 0.25
 PLAN_CHANGE_SHARE = 0.2
 CONSENT_CHANGE_SHARE = 0.2
+UPGRADE_ACTIVITY_SLOPE = 1.0  # upgrade probability x (1 + slope z), z the subject's activity draw, clipped to [0, 2.5]
 CONSENT_GRANT = {"analytics": 0.92, "personalization": 0.8}
 
 
@@ -103,15 +104,18 @@ def crm_customers(subject_df: DataFrame, history: History, rng: Rng) -> DataFram
         spread = (last_sec - base_sec) * (k + rng.u("updated", "subject_idx", k) * 0.9) / total
         return F.when(k == 0, base_sec).otherwise(base_sec + spread)
 
-    # Planted upgrades (the upgrade propensity target): a segment-dependent share of the customers who are never
-    # deleted and not on the top plan move one plan up at an instant drawn uniformly over their part of the history.
-    # The move is a CRM version of its own, with the attributes of the version in force then; every later version
-    # keeps the higher plan.
+    # Planted upgrades (the upgrade propensity target): customers who are never deleted and not on the top plan move
+    # one plan up at an instant drawn uniformly over their part of the history, with a probability of their segment's
+    # share scaled by their own activity (the log-normal jitter of seglib.generate.subjects: more active subjects
+    # upgrade more, which their events show). The move is a CRM version of its own, with the attributes of the
+    # version in force then; every later version keeps the higher plan.
     first_plan = weighted_index(rng.u("plan", "subject_idx", F.lit(False)), cum_by_segment(code, lambda p: p.plan_mix))
+    keen = F.least(F.greatest(F.lit(1.0) + UPGRADE_ACTIVITY_SLOPE * rng.normal("activity", "subject_idx"), F.lit(0.0)),
+                   F.lit(2.5))  # fmt: skip
     upgrader = (
         ~F.col("is_deleted")
         & (first_plan < len(PLANS) - 1)
-        & (rng.u("upgrade", "subject_idx") < by_segment(code, lambda p: p.upgrade_share))
+        & (rng.u("upgrade", "subject_idx") < by_segment(code, lambda p: p.upgrade_share) * keen)
     )
     start = F.greatest(base_sec, F.lit(0))
     upgrade_sec = F.when(upgrader, start + (last_sec - start) * rng.u("upgrade_time", "subject_idx"))

@@ -397,3 +397,67 @@ def test_registry_round_trip_pyfunc_predicts_like_spark(spark, day_fit, tmp_path
     got = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(frame)[columns].to_numpy().tolist()
     for want, have in zip(expected, got, strict=True):
         assert have == pytest.approx(want, rel=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------------- the stage
+
+
+def _as_declared(df, name: str, **values):
+    """``df`` with the declared columns of silver ``name``: its own, then ``values``, else nulls."""
+    from seglib.tables import table
+
+    declared = table("silver", name).columns
+    return df.select(
+        *[
+            (F.col(c.name) if c.name in df.columns else F.lit(values.get(c.name)))
+            .cast(c.type.replace(" ", ""))
+            .alias(c.name)
+            for c in declared
+        ]
+    )
+
+
+def test_clv_stage_validates_registers_scores_and_refuses_bad_fits(spark, simulated, tmp_path_factory):
+    """The stage on the simulator's orders as silver (one subject without consent): the calibration fit is judged
+    on the last 90 days, the refit registered and gated to champion, every consenting buyer scored; a refit that
+    cannot be published is refused while the champion still scores."""
+    import mlflow
+
+    from seglib.config import load_config
+    from seglib.delta_io import read_table, write_table
+    from seglib.pipeline import RunContext, stage_clv
+    from seglib.tables import Warehouse
+    from seglib.tracking import setup_mlflow
+
+    wh = Warehouse.of(load_config(["conf/local.yaml"], [f"warehouse.path={tmp_path_factory.mktemp('clv_stage')}"]))
+    orders = simulated.withColumn("order_id", F.monotonically_increasing_id().cast("string"))
+    write_table(_as_declared(orders, "orders", run_id="sim"), wh.spec("silver/orders"), mode="overwrite")
+    subjects = orders.select("subject_id").distinct()
+    consents = subjects.withColumn("analytics", F.col("subject_id") != F.lit("btyd-0000000"))  # one revoked
+    write_table(_as_declared(consents, "consents"), wh.spec("silver/consents"), mode="overwrite")
+    cfg = load_config(["conf/local.yaml"], [f"warehouse.path={wh.root}"])
+    setup_mlflow(cfg)
+    with mlflow.start_run():
+        first = stage_clv(spark, cfg, RunContext.create(SIM_END, "clv1"))
+        refused = stage_clv(spark, cfg.model_copy(update={"clv": ClvConfig(min_repeat_customers=10**6)}),
+                            RunContext.create(SIM_END, "clv2"))  # fmt: skip
+    assert (first.trained_version, first.alias, first.scored_version, first.refused) == ("1", "champion", "1", None)
+    assert abs(first.holdout["relative_error"]) <= 0.25 and first.holdout["correlation"] >= 0.3, first.holdout
+    assert "min_repeat_customers" in refused.refused and refused.trained_version is None
+    assert refused.scored_version == "1"  # the champion still scores
+    predictions = read_table(spark, wh.location("models/clv_predictions"))
+    row = predictions.agg(
+        F.count("*").alias("n"),
+        F.countDistinct("subject_id").alias("subjects"),
+        F.sum(F.when(F.col("subject_id") == "btyd-0000000", 1).otherwise(0)).alias("revoked"),
+        F.min("probability_alive").alias("p_min"),
+        F.max("probability_alive").alias("p_max"),
+        F.min("predicted_clv").alias("clv_min"),
+        F.sum(F.when(F.col("clv_bracket") == "top", 1).otherwise(0)).alias("top"),
+        F.countDistinct("run_id").alias("runs"),
+    ).first()
+    buyers = C.btyd_summary(simulated, SIM_END, "week").where(F.col("subject_id") != "btyd-0000000").count()
+    assert row.n == row.subjects == buyers == sum(first.bracket_sizes.values())
+    assert (row.revoked, row.runs) == (0, 1)  # the second run replaced the snapshot
+    assert 0 <= row.p_min <= row.p_max <= 1 and row.clv_min >= 0
+    assert row.top == pytest.approx(0.1 * row.n, rel=0.05)  # the 0.9 quantile of predicted CLV

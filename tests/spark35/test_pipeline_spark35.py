@@ -34,6 +34,7 @@ OVERRIDES = (
     "features.psychographics.lda.enabled=true",  # Spark ML topics over the annotators' lemmas
     "features.psychographics.lda.k=3",
     "propensity.enabled=false",  # a 30-day world has no labelled past cut-offs; the 4.1 e2e run trains them
+    "clv.enabled=false",  # the 4.1 e2e run fits and scores it
     "clustering.k_min=2",
     "clustering.k_max=3",
     "clustering.seeds_per_k=1",
