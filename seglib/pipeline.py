@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from seglib.config import SeglibConfig
 from seglib.delta_io import read_table, table_exists, write_table
 from seglib.errors import MissingInputError
-from seglib.tables import RAW_INPUTS, Warehouse, tables_in
+from seglib.tables import RAW_INPUTS, Warehouse, table, tables_in
 
 log = logging.getLogger(__name__)
 
@@ -336,23 +336,17 @@ def stage_clv(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, train: bo
     predictions = C.predict_clv(summary, parameters.bgnbd, parameters.gamma_gamma, c, parameters.horizon_days)
     predictions = predictions.persist()  # read by the quantiles and the write
     thresholds = C.bracket_thresholds(predictions, c.brackets)
+    constants = {
+        "snapshot_date": F.lit(ctx.as_of),
+        "period": F.lit(parameters.period),
+        "horizon_days": F.lit(parameters.horizon_days),
+        "model_name": F.lit(name),
+        "model_version": F.lit(scored_version),
+        "run_id": F.lit(ctx.run_id),
+    }
+    declared = [col.name for col in table("models", "clv_predictions").columns]
     out = C.with_clv_brackets(predictions, thresholds).select(
-        "subject_id",
-        F.lit(ctx.as_of).alias("snapshot_date"),
-        "frequency",
-        "recency",
-        "T",
-        "monetary_value",
-        "probability_alive",
-        "expected_purchases",
-        "expected_avg_value",
-        "predicted_clv",
-        "clv_bracket",
-        F.lit(parameters.period).alias("period"),
-        F.lit(parameters.horizon_days).alias("horizon_days"),
-        F.lit(name).alias("model_name"),
-        F.lit(scored_version).alias("model_version"),
-        F.lit(ctx.run_id).alias("run_id"),
+        *[constants[col].alias(col) if col in constants else col for col in declared]
     )
     spec = Warehouse.of(cfg).spec("models/clv_predictions")
     write_table(out, spec, mode="overwrite", replace_where=f"snapshot_date = DATE'{ctx.as_of.isoformat()}'")

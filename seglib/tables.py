@@ -245,6 +245,20 @@ RAW = (
 RAW_INPUTS = ("raw_events", "raw_crm_customers", "raw_orders", "raw_consents", "raw_texts")
 
 # ------------------------------------------------------------------------------------------------ silver
+# The minimised CRM attributes after subject_id and age_band, shared by silver customers and its history.
+CUSTOMER_ATTRIBUTES = (
+    _c("gender", "string", "female, male, nonbinary or null."),
+    _c("country", "string", "ISO-3166 alpha-2 country."),
+    _c("region", "string", "Region derived from country and postal prefix."),
+    _c("postal_prefix", "string", "First characters of the postal code (generalised)."),
+    _c("income_band", "string", "low, lower_middle, upper_middle or high."),
+    _c("signup_date", "date", "Account creation date."),
+    _c("company_size_band", "string", "Band of the company's employee count."),
+    _c("industry", "string", "Industry of the company."),
+    _c("plan", "string", "free, basic, premium or enterprise."),
+    _c("is_b2b", "boolean", "True when the customer has a company (firmographics apply)."),
+)
+
 SILVER = (
     TableDef(
         "silver",
@@ -303,16 +317,7 @@ SILVER = (
         (
             _c("subject_id", "string", "Pseudonym of customer_id.", S),
             _c("age_band", "string", "Age band at the snapshot (birth date dropped)."),
-            _c("gender", "string", "female, male, nonbinary or null."),
-            _c("country", "string", "ISO-3166 alpha-2 country."),
-            _c("region", "string", "Region derived from country and postal prefix."),
-            _c("postal_prefix", "string", "First characters of the postal code (generalised)."),
-            _c("income_band", "string", "low, lower_middle, upper_middle or high."),
-            _c("signup_date", "date", "Account creation date."),
-            _c("company_size_band", "string", "Band of the company's employee count."),
-            _c("industry", "string", "Industry of the company."),
-            _c("plan", "string", "free, basic, premium or enterprise."),
-            _c("is_b2b", "boolean", "True when the customer has a company (firmographics apply)."),
+            *CUSTOMER_ATTRIBUTES,
             _c("updated_at", "timestamp", "CRM version time of this state."),
             RUN_ID,
         ),
@@ -327,16 +332,7 @@ SILVER = (
         (
             _c("subject_id", "string", "Pseudonym of customer_id.", S),
             _c("age_band", "string", "Age band at valid_from (what the CRM said then; birth date dropped)."),
-            _c("gender", "string", "female, male, nonbinary or null."),
-            _c("country", "string", "ISO-3166 alpha-2 country."),
-            _c("region", "string", "Region derived from country and postal prefix."),
-            _c("postal_prefix", "string", "First characters of the postal code (generalised)."),
-            _c("income_band", "string", "low, lower_middle, upper_middle or high."),
-            _c("signup_date", "date", "Account creation date."),
-            _c("company_size_band", "string", "Band of the company's employee count."),
-            _c("industry", "string", "Industry of the company."),
-            _c("plan", "string", "free, basic, premium or enterprise."),
-            _c("is_b2b", "boolean", "True when the customer has a company (firmographics apply)."),
+            *CUSTOMER_ATTRIBUTES,
             _c("valid_from", "timestamp", "CRM version time from which this state holds (inclusive)."),
             _c("valid_to", "timestamp", "Time of the next change (exclusive); null while current."),
             _c("is_current", "boolean", "True on the subject's latest row (valid_to is null)."),

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from seglib.ingest.dedup import dedup_events, dedup_texts, keep_first, latest_crm, latest_orders, with_net_amount
 from seglib.privacy.consent import latest_consents
 from seglib.privacy.identity import apply_identity
-from seglib.privacy.minimise import minimise_customer_versions, minimise_customers
+from seglib.privacy.minimise import SILVER_CUSTOMER_COLUMNS, minimise_customer_versions, minimise_customers
 from seglib.privacy.pseudonymize import pseudonym
 from seglib.privacy.text import mask_pii
 
@@ -128,20 +128,7 @@ def silver_customers(
 
 # The attributes whose change opens a new customers_history row (a CRM version that only changes a dropped column,
 # e-mail or phone, leaves the minimised state as it was).
-HISTORY_ATTRIBUTES = (
-    "age_band",
-    "gender",
-    "country",
-    "region",
-    "postal_prefix",
-    "income_band",
-    "signup_date",
-    "company_size_band",
-    "industry",
-    "plan",
-    "is_b2b",
-    "is_deleted",
-)
+HISTORY_ATTRIBUTES = (*[c for c in SILVER_CUSTOMER_COLUMNS if c not in ("subject_id", "updated_at")], "is_deleted")
 HISTORY_KEYS = ("subject_id", "valid_from")
 
 
