@@ -23,8 +23,9 @@ DEMOGRAPHIC_COLUMNS = (
 
 def plan_tier(plan: Column, plan_order: list[str]) -> Column:
     """Position of the plan in ``plan_order`` (0 = lowest); null for a plan not in it or no plan."""
-    position = F.array_position(F.array(*[F.lit(p) for p in plan_order]), plan)
-    return F.when(position > 0, (position - 1).cast("int"))
+    # A map lookup, not array_position: Spark 3.5's array_position takes a literal value only.
+    tiers = F.create_map(*[x for tier, name in enumerate(plan_order) for x in (F.lit(name), F.lit(tier))])
+    return tiers[plan].cast("int")
 
 
 def customers_as_of(history: DataFrame, as_of: date) -> DataFrame:
