@@ -418,8 +418,14 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
     """Cross-validated GBT and a logistic baseline on ``train``, both judged on ``holdout`` (later in time)."""
     # Cached first: the checks, the feature inspection and every fit read the labelled rows, whose labels are joins
     # over silver. One partition per core: the boosting iterations run a few jobs each, and on small training sets
-    # the tasks of many tiny partitions (a union of several snapshots' frames) cost more than their rows.
-    cached = train.coalesce(train.sparkSession.sparkContext.defaultParallelism).persist()
+    # the tasks of many tiny partitions (a union of several snapshots' frames) cost more than their rows. In a fixed
+    # row order: the CV folds are drawn per row and the GBT samples rows for its split candidates, so an order that
+    # followed the timing of shuffle fetches changed the model between runs of the same data (upgrade: 0.705/0.698).
+    cached = (
+        train.repartition(train.sparkSession.sparkContext.defaultParallelism, "snapshot_date", "subject_id")
+        .sortWithinPartitions("snapshot_date", "subject_id")
+        .persist()
+    )
     rows, positives = _check_positives(cached, f"{name} training set ({len(cutoffs.training)} cut-offs)", cfg)
     _check_positives(holdout, f"{name} holdout ({cutoffs.holdout})", cfg)
     usable, dropped = inspect_features(cached, cfg.features, [])
