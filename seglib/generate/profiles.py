@@ -8,22 +8,9 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from seglib.config.rules import EVENT_TYPES  # the silver contract's event types, listed once
 from seglib.generate.rand import cumulative, lit_array, weighted_index
 
-EVENT_TYPES = (
-    "page_view",
-    "product_view",
-    "search",
-    "add_to_cart",
-    "checkout",
-    "purchase",
-    "email_open",
-    "email_click",
-    "feature_use",
-    "support_ticket",
-    "login",
-    "signup",
-)
 # Drawn from a segment's mix; login/signup are placed where identification happens.
 MIX_TYPES = EVENT_TYPES[:10]
 CHANNELS = ("web", "app", "email", "social")
