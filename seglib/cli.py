@@ -23,7 +23,7 @@ log = logging.getLogger("seglib")
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, SeglibError)
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_common(parser: argparse.ArgumentParser, snapshot: bool = True) -> None:
     parser.add_argument("--config", action="append", default=[], metavar="FILE", help="YAML config (repeatable)")
     parser.add_argument(
         "--set",
@@ -33,12 +33,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a config key",
     )
-    parser.add_argument(
-        "--as-of",
-        type=date.fromisoformat,
-        default=None,
-        help="snapshot date YYYY-MM-DD (default: generator.end_date when generating, else today)",
-    )
+    if snapshot:
+        parser.add_argument(
+            "--as-of",
+            type=date.fromisoformat,
+            default=None,
+            help="snapshot date YYYY-MM-DD (default: generator.end_date when generating, else today)",
+        )
     parser.add_argument("--run-id", default=None, help="run id to record (default: a new random id)")
     parser.add_argument("-v", "--verbose", action="store_true")
 
@@ -54,14 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
         "propensity": "train: labelled past cut-offs -> GBT vs baseline, time holdout, registry; score: champion -> "
         "models/propensity_scores",
         "clv": "train: BG/NBD + Gamma-Gamma, holdout in time, registry; score: champion -> models/clv_predictions",
-        "run": "the whole pipeline: [generate] -> ingest -> features -> propensity -> clv -> cluster/segments",
+        "segments": "rule segments + clusters + propensity tiers + CLV brackets -> the published segment tables",
+        "run": "the whole pipeline: [generate] -> ingest -> features -> propensity -> clv -> cluster -> segments",
+        "show": "print the published segments, or one segment's size and members (pseudonyms)",
         "forget": "erase subjects (GDPR/CCPA) from every table seglib owns",
         "vacuum": "physically delete files older than privacy.vacuum_retention_hours",
         "config": "print the effective configuration",
     }
     for name, help_text in commands.items():
         p = sub.add_parser(name, help=help_text)
-        _add_common(p)
+        _add_common(p, snapshot=name != "show")
+        if name == "show":
+            p.add_argument(
+                "--as-of",
+                default=None,
+                metavar="VERSION|TIMESTAMP",
+                help="read segment_membership at a Delta version (e.g. 3) or timestamp (e.g. '2026-12-01 10:00:00')",
+            )
+            p.add_argument("--segment", default=None, help="segment name or id (any family); default: list them all")
+            p.add_argument("--family", default=None, help="only this segment family (e.g. playbook, cluster)")
+            p.add_argument("--limit", type=int, default=20, help="members printed (default 20)")
         if name in ("run", "ingest"):
             p.add_argument("--full-refresh", action="store_true", help="rebuild silver from all raw data")
         if name == "run":
@@ -111,6 +124,13 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
     from seglib import pipeline
     from seglib.session import build_spark
 
+    if args.command == "show":
+        from seglib.segments.show import show_segments
+
+        spark = build_spark(cfg.spark, app_name="seglib-show", warehouse_dir=cfg.warehouse.path)
+        print(show_segments(spark, cfg, args.as_of, args.segment, args.family, args.limit))
+        return 0
+
     # Generating without --as-of: the snapshot is the generator's fixed end date, so the demo is the same every day.
     generating = args.command == "generate" or getattr(args, "generate", False)
     as_of = args.as_of or (cfg.generator.end_date if generating else None)
@@ -132,6 +152,7 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
         "ingest": ("ingest",),
         "features": ("features",),
         "cluster": ("cluster",),
+        "segments": ("segments",),
         "propensity": ("propensity",) if getattr(args, "action", None) == "train" else ("propensity_score",),
         "clv": ("clv",) if getattr(args, "action", None) == "train" else ("clv_score",),
         "run": (
@@ -141,6 +162,7 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
             "propensity",
             "clv",
             "cluster",
+            "segments",
         ),
     }[cmd]
     result = pipeline.run(spark, cfg, ctx, stages, full_refresh=getattr(args, "full_refresh", False))
@@ -241,7 +263,27 @@ def render_summary(spark, cfg: SeglibConfig, result) -> str:
         lines.append(f"{'segment':<40} {'size':>8} {'share':>7}")
         for row in snapshot_summary(spark, cfg, ctx.as_of):
             lines.append(f"{row['segment_name']:<40} {row['size']:>8} {row['share']:>7.1%}")
-        shown += ["segments/segment_membership", "segments/segment_summary", "segments/segment_profiles"]
+        sparse = c.segments.get("sparse")
+        if sparse:
+            m = sparse["metrics"]
+            lines.append(
+                f"sparse subjects: {sparse['subjects']}; classifier "
+                + (f"{sparse['model']} holdout accuracy {m.get('accuracy', float('nan')):.3f}" if m else "off")
+                + f" ({sparse['reason']})"
+            )
+        shown += ["models/cluster_assignments", "models/cluster_profiles"]
+    if result.segments is not None:
+        s = result.segments
+        lines.append(
+            f"segments: snapshot {s.snapshot_date} (previous {s.previous_snapshot_date}): {s.subjects} subjects, "
+            f"{s.transitions} transitions; table versions {s.table_versions}"
+        )
+        lines.append(f"{'family':<20} {'segment':<34} {'size':>7} {'share':>7}")
+        for row in s.sizes:
+            flag = "" if row["meets_min_size"] else "  (below the minimum size: not exportable)"
+            name = row["segment_name"][:34]
+            lines.append(f"{row['segment_family']:<20} {name:<34} {row['size']:>7} {row['share']:>7.1%}{flag}")
+        shown += [f"segments/{name}" for name in s.tables]
     lines.append("tables:")
     lines += [f"  {name:<28} {wh.location(name)}" for name in shown]
     lines.append(f"mlflow: {tracking_uri(cfg)}")

@@ -37,11 +37,15 @@ def table_ref(location: str) -> str:
     return f"delta.`{location}`" if is_path(location) else _quote_name(location)
 
 
-def read_table(spark: SparkSession, location: str, version: int | None = None) -> DataFrame:
-    """Read a Delta table by path or catalog name, optionally at a past version (time travel)."""
+def read_table(
+    spark: SparkSession, location: str, version: int | None = None, timestamp: str | None = None
+) -> DataFrame:
+    """Read a Delta table by path or catalog name, optionally at a past version or timestamp (time travel)."""
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
+    if timestamp is not None:
+        reader = reader.option("timestampAsOf", timestamp)
     return reader.load(location) if is_path(location) else reader.table(location)
 
 

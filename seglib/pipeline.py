@@ -20,13 +20,23 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
-from seglib.delta_io import read_table, table_exists, write_table
+from seglib.delta_io import current_version, read_table, table_exists, write_table
 from seglib.errors import MissingInputError
 from seglib.tables import RAW_INPUTS, Warehouse, table, tables_in
 
 log = logging.getLogger(__name__)
 
-STAGES = ("generate", "ingest", "features", "propensity", "propensity_score", "clv", "clv_score", "cluster")
+STAGES = (
+    "generate",
+    "ingest",
+    "features",
+    "propensity",
+    "propensity_score",
+    "clv",
+    "clv_score",
+    "cluster",
+    "segments",
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,18 @@ class ClusterResult:
     truth_scores: dict[str, float] = field(default_factory=dict)  # synthetic data: agreement with the planted truth
 
 
+@dataclass(frozen=True)
+class SegmentsResult:
+    snapshot_date: date
+    previous_snapshot_date: date | None
+    subjects: int
+    transitions: int
+    table_versions: dict[str, int]
+    percentiles: dict[str, float | None]
+    sizes: list[dict[str, Any]]  # per family and segment: name, size, share, meets_min_size
+    tables: dict[str, str]
+
+
 @dataclass
 class RunResult:
     """What a run did, stage by stage (None: the stage did not run)."""
@@ -115,6 +137,7 @@ class RunResult:
     propensity: list[PropensityTargetResult] = field(default_factory=list)
     clv: ClvResult | None = None
     cluster: ClusterResult | None = None
+    segments: SegmentsResult | None = None
 
 
 # ---------------------------------------------------------------------------------------------------- stages
@@ -361,29 +384,45 @@ def stage_clv(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, train: bo
     return ClvResult(name, trained, alias, scored_version, refused, holdout, by_frequency, params, thresholds, sizes)
 
 
+def split_sparse(features: DataFrame, sparse_when: str | None) -> tuple[DataFrame, DataFrame | None]:
+    """(subjects to cluster, subjects with too little data for it): segments.sparse_when, a rule expression."""
+    if sparse_when is None:
+        return features, None
+    from seglib.segments.rules import expression_column
+
+    sparse = expression_column(features, sparse_when, "segments.sparse_when")
+    return features.where(~sparse), features.where(sparse)
+
+
 def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> ClusterResult:
-    """Fit clusterings over the k range, pick k, log + register the pipeline in MLflow (champion only if it passes
-    the gate), publish the snapshot's segments (stable ids, minimum size, personas)."""
+    """Fit clusterings over the k range on the subjects with enough data, pick k, log + register the pipeline in
+    MLflow (champion only if it passes the gate), publish the snapshot's cluster segments (stable ids, minimum size,
+    personas); the subjects with too little data are placed by the segment classifier or the fallback."""
     from seglib.modeling.clustering import assign_clusters, fit_clustering
     from seglib.modeling.truth import planted_truth_scores
     from seglib.segments.snapshot import publish_snapshot, publishing_model
     from seglib.tracking import log_clustering, log_truth_scores
 
-    features = read_features(spark, cfg, ctx.as_of)
+    features, sparse = split_sparse(read_features(spark, cfg, ctx.as_of), cfg.segments.sparse_when)
     result = fit_clustering(features, cfg.clustering)
     logged = log_clustering(cfg, ctx, result)
     model, feature_cols, published_by = publishing_model(cfg, result.model, result.feature_cols, logged)
     assigned = assign_clusters(model, features.select("subject_id", *feature_cols)).withColumnRenamed(
         "cluster_probability", "max_probability"
     )
-    published = publish_snapshot(spark, cfg, ctx, assigned, features, published_by)
-    # Synthetic data only: how well the published segments recover the generator's planted ones.
-    membership = read_table(spark, published.tables["segment_membership"]).where(
-        (F.col("snapshot_date") == F.lit(ctx.as_of)) & (F.col("segment_type") == "cluster")
+    published = publish_snapshot(spark, cfg, ctx, assigned, features, published_by, sparse=sparse)
+    # Synthetic data only: how well the published segments recover the generator's planted ones, over the clustered
+    # subjects (the clustering's figure) and over every subject (classifier and fallback included).
+    snapshot = read_table(spark, published.tables["cluster_assignments"]).where(
+        F.col("snapshot_date") == F.lit(ctx.as_of)
     )
-    truth = planted_truth_scores(spark, cfg, membership, cluster_col="segment_id") or {}
+    truth = planted_truth_scores(spark, cfg, snapshot.where(F.col("assignment_source") == "cluster"), "segment_id")
+    everyone = planted_truth_scores(spark, cfg, snapshot, "segment_id") if sparse is not None else None
+    truth = {k: truth[k] for k in ("ari", "nmi", "subjects") if k in truth} if truth else {}
+    if everyone:
+        truth |= {f"{k}_all_subjects": everyone[k] for k in ("ari", "nmi", "subjects")}
     if truth:
-        log.info("planted truth: ARI %.3f, NMI %.3f over %d subjects", truth["ari"], truth["nmi"], truth["subjects"])
+        log.info("planted truth: %s", truth)
         log_truth_scores(cfg, logged["mlflow_run_id"], truth)
     return ClusterResult(
         model_name=published_by["model_name"],
@@ -398,7 +437,84 @@ def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> Cl
         tables=published.tables,
         selection_reason=result.selection.reason,
         dropped_features=result.dropped_features,
-        truth_scores={k: truth[k] for k in ("ari", "nmi") if k in truth},
+        truth_scores=truth,
+    )
+
+
+def stage_segments(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> SegmentsResult:
+    """Combine the snapshot's rule segments, cluster segments, propensity tiers and CLV brackets into the published
+    segment tables (membership, history, transitions, definitions, profiles), every row with its lineage. Each input
+    is read at one pinned Delta version, recorded in the lineage."""
+    from seglib.segments import assign as A
+    from seglib.segments.history import PUBLICATIONS, publish_segments
+    from seglib.segments.profiles import segment_profiles
+
+    wh = Warehouse.of(cfg)
+    versions: dict[str, int] = {}
+
+    def pinned(name: str, snapshot: bool = True) -> DataFrame | None:
+        location = wh.location(name)
+        version = current_version(spark, location)
+        if version is None:
+            return None
+        versions[name] = version
+        df = read_table(spark, location, version=version)
+        return df.where(F.col("snapshot_date") == F.lit(ctx.as_of)) if snapshot else df
+
+    def or_empty(df: DataFrame | None, name: str) -> DataFrame:
+        return df if df is not None else spark.createDataFrame([], table(*name.split("/")).schema)
+
+    features = pinned("features/subject_features")
+    clusters = pinned("models/cluster_assignments")
+    if features is None or clusters is None or clusters.isEmpty():
+        raise MissingInputError(f"no features or cluster segments for snapshot {ctx.as_of}: run `seg cluster` (or "
+                                "`seg run`) for it first")  # fmt: skip
+    scores = or_empty(pinned("models/propensity_scores"), "models/propensity_scores")
+    clv = or_empty(pinned("models/clv_predictions"), "models/clv_predictions")
+    personas = or_empty(pinned("models/cluster_profiles"), "models/cluster_profiles")
+    events = or_empty(pinned("silver/events", snapshot=False), "silver/events")
+    orders = or_empty(pinned("silver/orders", snapshot=False), "silver/orders")
+    models = {}
+    for df in (clusters, scores, clv):
+        for r in df.select("model_name", "model_version").distinct().collect():  # a few rows
+            if r["model_name"]:
+                models[r["model_name"]] = r["model_version"]
+    lineage = A.Lineage(ctx.run_id, A.config_hash(cfg), versions, models)
+    targets = list(cfg.propensity.targets)
+    assignment = A.assign_segments(cfg, ctx.as_of, ctx.now, features, clusters, scores, clv, events, lineage, targets)
+    rows = assignment.rows.localCheckpoint()  # read by the definitions, the profiles and every write
+
+    definitions = [
+        *A.rule_definitions(cfg, assignment.percentiles),
+        *A.cluster_definitions(cfg, [r.asDict() for r in personas.collect()]),  # k rows
+        *A.threshold_definitions(A.score_ranges(rows), cfg),
+    ]
+    definitions_df = A.definitions_frame(spark, definitions, ctx.as_of, lineage)
+    profiles = A.profiles_frame(
+        segment_profiles(rows, events, orders, ctx.as_of, cfg.segments), rows, definitions_df, ctx.as_of, lineage
+    )
+    publication = publish_segments(
+        spark, wh, ctx.as_of, rows, definitions_df, profiles, A.exclusive_families(cfg, targets), lineage, ctx.now
+    )
+    sizes = [
+        r.asDict()
+        for r in read_table(spark, wh.location("segments/segment_profiles"))
+        .where(F.col("snapshot_date") == F.lit(ctx.as_of))
+        .select("segment_family", "segment_id", "segment_name", "size", "share", "meets_min_size")
+        .orderBy("segment_family", F.desc("size"), "segment_id")
+        .collect()  # one row per segment
+    ]
+    names = ("segment_membership", "segment_membership_history", "segment_transitions", "segment_definitions",
+             "segment_profiles", PUBLICATIONS.name)  # fmt: skip
+    return SegmentsResult(
+        ctx.as_of,
+        publication.previous_snapshot_date,
+        publication.subjects,
+        publication.transitions,
+        publication.table_versions,
+        assignment.percentiles,
+        sizes,
+        {n: wh.location(f"segments/{n}") for n in names},
     )
 
 
@@ -438,12 +554,14 @@ def run(
             result.clv = stage_clv(spark, cfg, ctx, train="clv" in stages)
         if "cluster" in stages:
             result.cluster = stage_cluster(spark, cfg, ctx)
+        if "segments" in stages:
+            result.segments = stage_segments(spark, cfg, ctx)
     return result
 
 
 def snapshot_summary(spark: SparkSession, cfg: SeglibConfig, as_of: date) -> list[dict[str, Any]]:
-    """The segment summary of one snapshot (k rows: safe to bring to the driver)."""
-    location = Warehouse.of(cfg).location("segments/segment_summary")
+    """The cluster segments of one snapshot with size and share (k rows: safe to bring to the driver)."""
+    location = Warehouse.of(cfg).location("models/cluster_profiles")
     rows = read_table(spark, location).where(F.col("snapshot_date") == F.lit(as_of)).orderBy(F.desc("size")).collect()
     return [r.asDict() for r in rows]
 
@@ -456,6 +574,7 @@ __all__ = [
     "GenerateResult",
     "RunContext",
     "RunResult",
+    "SegmentsResult",
     "read_features",
     "read_silver",
     "run",
@@ -465,4 +584,5 @@ __all__ = [
     "stage_features",
     "stage_generate",
     "stage_ingest",
+    "stage_segments",
 ]

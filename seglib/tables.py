@@ -115,7 +115,21 @@ def spark_type(ddl: str) -> T.DataType:
     if ddl.startswith("map<") and ddl.endswith(">"):
         key, value = ddl[4:-1].split(",", 1)
         return T.MapType(spark_type(key), spark_type(value))
+    if ddl.startswith("struct<") and ddl.endswith(">"):
+        fields = [f.split(":", 1) for f in _top_level_split(ddl[7:-1])]
+        return T.StructType([T.StructField(name, spark_type(type_)) for name, type_ in fields])
     raise ValueError(f"unsupported declared type {ddl!r}")
+
+
+def _top_level_split(text: str) -> list[str]:
+    """``a:int,b:map<string,int>`` -> its comma-separated parts outside angle brackets."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"<": 1, ">": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
 
 
 def _c(name: str, type_: str, comment: str, role: Role = Role.PLAIN, required: bool = False) -> Col:
@@ -406,64 +420,229 @@ FEATURES = (
         dynamic_columns=True,
     ),
 )
+SEGMENT_FAMILY = _c(
+    "segment_family",
+    "string",
+    "Family of segments the row belongs to: cluster; a rule family of conf/segments.yaml (e.g. playbook, tags); "
+    "propensity_<target> (score tiers); clv_bracket.",
+)
+SEGMENT_TYPE = _c("segment_type", "string", "cluster | rule | tag | propensity_tier | clv_bracket")
+SEGMENT_ID = _c(
+    "segment_id",
+    "string",
+    "Segment within its family, stable across snapshots: clusters S001.. (inherited by member overlap), rules the "
+    "slug of the rule name, tiers high|medium|low, brackets top|high|medium|low.",
+)
+SEGMENT_NAME = _c("segment_name", "string", "Human-readable persona, rule, tier or bracket name.")
+SNAPSHOT = _c("snapshot_date", "date", "Snapshot the row describes: only data before 00:00 UTC of this day was used.")
+MEETS_MIN_SIZE = _c(
+    "meets_min_size",
+    "boolean",
+    "k-anonymity: the segment has >= segments.min_segment_size subjects and >= segments.min_segment_share of the "
+    "snapshot. False: flagged, never exportable, its profile suppressed.",
+)
+# Lineage: every published row says which run, inputs, models and configuration produced it.
+LINEAGE = (
+    _c("run_id", "string", "seglib run that wrote the row (joins to the MLflow run tag seglib.run_id)."),
+    _c("config_hash", "string", "SHA-256 (first 16 hex) of the configuration sections that decide segments."),
+    _c(
+        "input_versions",
+        "map<string,bigint>",
+        "Delta version of every input table read (layer/name -> version): the run can be replayed by time travel.",
+    ),
+    _c(
+        "model_versions",
+        "map<string,string>",
+        "Registered MLflow model -> version whose outputs the run combined (clustering, classifier, propensity, CLV).",
+    ),
+)
 SEGMENTS = (
     TableDef(
         "segments",
         "segment_membership",
-        "Subject-to-segment assignments per snapshot (versioned by Delta history).",
+        "Current segment membership: one row per subject, segment family and segment of the latest published "
+        "snapshot. MERGE-updated (rows of subjects that left a segment are deleted), so Delta time travel and the "
+        "change data feed give every earlier state and each change.",
         (
             _c("subject_id", "string", "Pseudonymous subject key (keyed HMAC; see docs/privacy.md).", S),
-            _c("snapshot_date", "date", "Date the segments describe; only data before 00:00 UTC of this day was used."),
-            _c("segment_type", "string", "cluster | rule | propensity"),
+            SNAPSHOT,
+            SEGMENT_FAMILY,
+            SEGMENT_TYPE,
+            SEGMENT_ID,
+            SEGMENT_NAME,
             _c(
-                "segment_id",
+                "assignment_source",
                 "string",
-                "Identifier of the segment within its type, stable across snapshots: a re-fit's cluster inherits "
-                "the id of the previous snapshot's segment it shares most members with; new segments get ids never "
-                "used before.",
+                "cluster (the clustering model) | classifier (sparse subject, classifier above its threshold) | "
+                "fallback (sparse subject, classifier below it) | rule | rule_fallback (no rule matched) | model "
+                "(propensity tier, CLV bracket).",
             ),
-            _c("segment_name", "string", "Human-readable persona or rule name (kept with the id across snapshots)."),
             _c(
-                "membership_probability",
+                "confidence",
                 "double",
-                "Mixture models: the subject's probability of its cluster (null for hard clusterings, rules, and "
-                "subjects moved by a small-segment merge).",
+                "GMM probability of the cluster, or the classifier's probability of its class; null otherwise.",
             ),
-            _c("model_name", "string", "Registered MLflow model that produced the assignment (null for rules)."),
-            _c("model_version", "string", "Registered model version."),
-            _c("run_id", "string", "seglib run id that wrote the row (joins to the MLflow run tag seglib.run_id)."),
+            _c("score", "double", "Propensity score (propensity tiers) or predicted CLV (clv_bracket); else null."),
+            MEETS_MIN_SIZE,
+            *LINEAGE,
             _c("assigned_at", "timestamp", "When the assignment was computed (UTC)."),
         ),
-        keys=("subject_id", "snapshot_date", "segment_type"),
+        keys=("subject_id", "segment_family", "segment_id"),
+    ),
+    TableDef(
+        "segments",
+        "segment_membership_history",
+        "Slowly changing dimension (type 2) of segment membership: one row per stay of a subject in a segment of a "
+        "family, valid in [valid_from, valid_to).",
+        (
+            _c("subject_id", "string", "Pseudonymous subject key.", S),
+            SEGMENT_FAMILY,
+            SEGMENT_TYPE,
+            SEGMENT_ID,
+            SEGMENT_NAME,
+            _c("valid_from", "date", "First snapshot with this membership (inclusive)."),
+            _c("valid_to", "date", "First snapshot without it (exclusive); null while current."),
+            _c("is_current", "boolean", "True while the membership holds in the latest snapshot (valid_to is null)."),
+            *LINEAGE,
+        ),
+        keys=("subject_id", "segment_family", "segment_id", "valid_from"),
+    ),
+    TableDef(
+        "segments",
+        "segment_transitions",
+        "Moves between segments of an exclusive family: subject went from A to B at a snapshot (A null: new "
+        "subject; B null: the subject left the snapshot, e.g. consent revoked).",
+        (
+            _c("subject_id", "string", "Pseudonymous subject key.", S),
+            _c("snapshot_date", "date", "Snapshot at which the subject is first seen in the new segment."),
+            _c("previous_snapshot_date", "date", "The published snapshot before it (where from_segment held)."),
+            SEGMENT_FAMILY,
+            _c("from_segment_id", "string", "Segment at the previous snapshot; null if the subject was not in it."),
+            _c("from_segment_name", "string", "Its name."),
+            _c("to_segment_id", "string", "Segment at this snapshot; null if the subject left."),
+            _c("to_segment_name", "string", "Its name."),
+            *LINEAGE,
+        ),
+        keys=("subject_id", "segment_family", "snapshot_date"),
         partition_by=("snapshot_date",),
     ),
     TableDef(
         "segments",
-        "segment_summary",
-        "Segment sizes and shares per snapshot.",
+        "segment_definitions",
+        "Every segment's definition per snapshot: rule expressions (as written and with run-time percentiles "
+        "resolved), cluster personas, tier and bracket thresholds. A definition change shows as a new "
+        "definition_hash.",
         (
-            _c("snapshot_date", "date", "Snapshot date."),
-            _c("segment_type", "string", "cluster | rule | propensity"),
-            _c("segment_id", "string", "Identifier of the segment within its type."),
-            _c("segment_name", "string", "Human-readable persona or rule name."),
-            _c("run_id", "string", "seglib run id that wrote the row."),
-            _c("size", "bigint", "Subjects in the segment."),
-            _c("share", "double", "Share of the snapshot's subjects of this segment type."),
-            _c(
-                "meets_min_size",
-                "boolean",
-                "size >= segments.min_segment_size and share >= segments.min_segment_share (floors for activation).",
-            ),
+            SNAPSHOT,
+            SEGMENT_FAMILY,
+            SEGMENT_TYPE,
+            SEGMENT_ID,
+            SEGMENT_NAME,
+            _c("exclusive", "boolean", "True: one segment of the family per subject; false: tags."),
+            _c("priority", "int", "Rule priority (lower wins in an exclusive family); null for model segments."),
+            _c("definition", "string", "The rule expression, or how the model segment is defined."),
+            _c("resolved_definition", "string", "The definition with run-time thresholds (percentiles) substituted."),
+            _c("description", "string", "What the segment is for (rule description, persona description)."),
+            _c("definition_hash", "string", "SHA-256 (first 16 hex) of family, id, definition and priority."),
+            *LINEAGE,
         ),
-        keys=("snapshot_date", "segment_type", "segment_id"),
+        keys=("snapshot_date", "segment_family", "segment_id"),
     ),
     TableDef(
         "segments",
         "segment_profiles",
-        "One persona per snapshot and segment: size, centroid, z-scores, name, description.",
+        "Per snapshot, family and segment: size, share, k-anonymity flag, KPIs over the activity window and the "
+        "content categories and products the segment over-indexes on (what personalization shows it). KPIs and "
+        "top lists are null for segments below the minimum size (suppressed).",
+        (
+            SNAPSHOT,
+            SEGMENT_FAMILY,
+            SEGMENT_TYPE,
+            SEGMENT_ID,
+            SEGMENT_NAME,
+            _c("size", "bigint", "Subjects in the segment."),
+            _c("share", "double", "size / subjects of the snapshot with a row in this family."),
+            MEETS_MIN_SIZE,
+            _c("conversion_rate", "double", "Share of members with a completed order in the KPI window."),
+            _c("ctr", "double", "E-mail clicks / e-mail opens of the members in the KPI window."),
+            _c("bounce_rate", "double", "Share of the members' sessions in the KPI window with a single event."),
+            _c("aov", "double", "Average net value of the members' completed orders in the KPI window."),
+            _c("revenue_per_subject", "double", "Net value of completed orders in the KPI window / size."),
+            _c(
+                "top_categories",
+                "array<struct<name:string,lift:double,share:double>>",
+                "Content categories by lift (segment's share of events in the category / the population's), top "
+                "first; share = the segment's share.",
+            ),
+            _c("top_products", "array<struct<name:string,lift:double,share:double>>", "Products by lift, top first."),
+            _c("description", "string", "Persona description (clusters) or rule description."),
+            *LINEAGE,
+        ),
+        keys=("snapshot_date", "segment_family", "segment_id"),
+    ),
+    TableDef(
+        "segments",
+        "segment_publications",
+        "One row per completed publication of a snapshot, written last: the Delta version of every segment table "
+        "it produced, so a consumer reads a consistent set (time travel to these versions).",
+        (
+            SNAPSHOT,
+            _c("run_id", "string", "seglib run that published."),
+            _c("published_at", "timestamp", "When the publication completed (UTC)."),
+            _c("table_versions", "map<string,bigint>", "segments/<table> -> Delta version written by this run."),
+            _c("subjects", "bigint", "Subjects with at least one membership row."),
+            _c("config_hash", "string", "As in the published rows."),
+            _c("input_versions", "map<string,bigint>", "As in the published rows."),
+            _c("model_versions", "map<string,string>", "As in the published rows."),
+        ),
+        keys=("snapshot_date", "run_id"),
+    ),
+)
+
+# ------------------------------------------------------------------------------------------------ models
+MODELS = (
+    TableDef(
+        "models",
+        "cluster_assignments",
+        "Cluster segment of every subject per snapshot (seglib/segments/snapshot.py): clustered subjects by the "
+        "clustering model, sparse ones by the segment classifier or the fallback; consumed by segment assignment.",
+        (
+            _c("subject_id", "string", "Pseudonymous subject key (keyed HMAC; see docs/privacy.md).", S),
+            _c("snapshot_date", "date", "Snapshot: features from data before 00:00 UTC of this day."),
+            _c(
+                "segment_id",
+                "string",
+                "Cluster segment, stable across snapshots: a re-fit's cluster inherits the id of the previous "
+                "snapshot's segment it shares most clustered members with; new segments get ids never used before.",
+            ),
+            _c("segment_name", "string", "Persona name (kept with the id across snapshots)."),
+            _c(
+                "assignment_source",
+                "string",
+                "cluster | classifier (sparse subject, classifier confidence >= its threshold) | fallback (below it).",
+            ),
+            _c(
+                "confidence",
+                "double",
+                "GMM: the probability of the assigned cluster; classifier: its class probability; else null (hard "
+                "clusterings, subjects moved by a small-segment merge).",
+            ),
+            _c("model_name", "string", "Registered MLflow model that assigned the subject."),
+            _c("model_version", "string", "Registered model version."),
+            _c("run_id", "string", "seglib run id that wrote the row (joins to the MLflow run tag seglib.run_id)."),
+            _c("assigned_at", "timestamp", "When the assignment was computed (UTC)."),
+        ),
+        keys=("subject_id", "snapshot_date"),
+        partition_by=("snapshot_date",),
+    ),
+    TableDef(
+        "models",
+        "cluster_profiles",
+        "One persona per snapshot and cluster segment: size, centroid, z-scores, name, description (the clustering's "
+        "view; segments/segment_profiles adds KPIs and content lift for every family).",
         (
             _c("snapshot_date", "date", "Date the segments describe."),
-            _c("segment_id", "string", "Stable segment identifier (as in segment_membership)."),
+            _c("segment_id", "string", "Stable segment identifier (as in cluster_assignments)."),
             _c("segment_name", "string", "Human-readable persona name (kept with the id across snapshots)."),
             _c("size", "bigint", "Subjects in the segment."),
             _c("share", "double", "size / subjects in the snapshot."),
@@ -484,10 +663,6 @@ SEGMENTS = (
         ),
         keys=("snapshot_date", "segment_id"),
     ),
-)
-
-# ------------------------------------------------------------------------------------------------ models
-MODELS = (
     TableDef(
         "models",
         "propensity_scores",

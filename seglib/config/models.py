@@ -18,6 +18,7 @@ from seglib.config.ingest import IngestConfig
 from seglib.config.modeling import ClusteringConfig
 from seglib.config.privacy import PrivacyConfig
 from seglib.config.propensity import PropensityConfig
+from seglib.config.rules import RuleSetConfig
 from seglib.config.segments import SegmentsConfig
 
 
@@ -94,3 +95,4 @@ class SeglibConfig(StrictModel):
     segments: SegmentsConfig = Field(default_factory=SegmentsConfig)
     propensity: PropensityConfig = Field(default_factory=PropensityConfig)
     clv: ClvConfig = Field(default_factory=ClvConfig)
+    rules: RuleSetConfig = Field(default_factory=RuleSetConfig)

@@ -22,6 +22,41 @@ class GateRule(StrictModel):
     minimum: float | None = Field(None, description="Optional absolute floor (ceiling if lower is better).")
 
 
+class ClassifierConfig(StrictModel):
+    """The segment classifier: subjects with too little data for the clustering (``segments.sparse_when``) get the
+    cluster segment a classifier trained on the clustered subjects predicts, or the fallback segment."""
+
+    enabled: bool = Field(True, description="false: sparse subjects go straight to the fallback segment.")
+    features: list[str] | None = Field(
+        None,
+        description="Numeric features the classifier reads; null = the clustering's features (clustering.features).",
+    )
+    num_trees: int = Field(50, ge=1, description="Random forest size.")
+    max_depth: int = Field(6, ge=1, le=30, description="Depth of each tree.")
+    holdout_fraction: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="Share of the clustered subjects held out (by a hash of the pseudonym) to judge it.",
+    )
+    seed: int = Field(11, description="Seed of the forest's bootstrap and feature sampling.")
+    confidence_threshold: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A sparse subject whose top class probability is below this gets the fallback segment.",
+    )
+    min_holdout_accuracy: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Below this holdout accuracy the classifier is not used (every sparse subject gets the fallback).",
+    )
+    model_name: str | None = Field(
+        None, description="Registered name; null = <mlflow.registered_model_prefix>_segment_classifier."
+    )
+
+
 class SegmentsConfig(StrictModel):
     min_segment_size: int = Field(1, ge=1, description="k-anonymity floor for published segments (subjects).")
     min_segment_share: float = Field(
@@ -44,6 +79,23 @@ class SegmentsConfig(StrictModel):
         gt=0,
         description="Fallback when no subject is in both snapshots (e.g. after a pseudonym key rotation): match "
         "segments whose standardised centroids are at most this far apart.",
+    )
+    sparse_when: str | None = Field(
+        "events_90d < 3 and frequency_365d = 0",
+        description="Rule expression (grammar of conf/segments.yaml) selecting subjects with too little data for the "
+        "clustering: they are left out of the fit and assigned by the classifier; null = cluster everyone.",
+    )
+    fallback_segment_id: str = Field("S000", description="Cluster segment id of sparse subjects nobody can place.")
+    fallback_segment_name: str = Field("Not enough data yet", description="Its name.")
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    kpi_window_days: int = Field(
+        30, ge=1, le=366, description="Segment profiles: KPIs over the members' events and orders of the last N days."
+    )
+    top_items: int = Field(5, ge=1, description="Segment profiles: content categories and products listed by lift.")
+    min_item_events: int = Field(
+        5,
+        ge=1,
+        description="Segment profiles: a category or product needs this many of the segment's events to be listed.",
     )
     profile_features: list[str] | None = Field(
         None, description="Features described in segment profiles; null = every numeric feature column."

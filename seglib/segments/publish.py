@@ -1,7 +1,8 @@
-"""Build and write the segment tables: membership, per-segment summary and persona profiles.
+"""Write the clustering's snapshot: every subject's cluster segment (models/cluster_assignments) and the personas
+(models/cluster_profiles). Segment assignment (seglib/segments/assign.py) combines them with rules and scores.
 
-Membership is written with ``replaceWhere snapshot_date = ...`` so each snapshot is one atomic, re-runnable Delta
-commit; earlier snapshots stay in the table and every rewrite stays in the Delta history (time travel).
+Each table is written with ``replaceWhere snapshot_date = ...``: one atomic, re-runnable Delta commit per snapshot;
+earlier snapshots stay in the table and every rewrite stays in the Delta history (time travel).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from seglib.delta_io import write_table
 from seglib.modeling.personas import Persona
 from seglib.tables import Warehouse, table
 
-PROFILES = table("segments", "segment_profiles")
+ASSIGNMENTS = table("models", "cluster_assignments")
+PROFILES = table("models", "cluster_profiles")
 
 
 def cluster_membership(
@@ -29,36 +31,19 @@ def cluster_membership(
     now: datetime,
 ) -> DataFrame:
     """subject_id + cluster_id [+ max_probability] and the k-row lookup cluster_id -> segment_id, segment_name
-    -> the membership schema (broadcast join: the lookup is tiny)."""
+    -> the cluster_assignments schema (broadcast join: the lookup is tiny)."""
     probability = F.col("max_probability") if "max_probability" in assigned.columns else F.lit(None)
     return assigned.join(F.broadcast(segments), "cluster_id").select(
         "subject_id",
         F.lit(as_of).cast("date").alias("snapshot_date"),
-        F.lit("cluster").alias("segment_type"),
         "segment_id",
         "segment_name",
-        probability.cast("double").alias("membership_probability"),
+        F.lit("cluster").alias("assignment_source"),
+        probability.cast("double").alias("confidence"),
         F.lit(model_name).alias("model_name"),
         F.lit(model_version).alias("model_version"),
         F.lit(run_id).alias("run_id"),
         F.lit(now).cast("timestamp").alias("assigned_at"),
-    )
-
-
-def segment_summary(membership: DataFrame, min_segment_size: int, min_segment_share: float = 0.0) -> DataFrame:
-    """Per segment: size, share of the snapshot, and whether it meets the size floors for activation."""
-    from pyspark.sql.window import Window
-
-    total = Window.partitionBy("snapshot_date", "segment_type")
-    return (
-        membership.groupBy("snapshot_date", "segment_type", "segment_id", "segment_name", "run_id")
-        .agg(F.count("*").alias("size"))
-        .withColumn("share", F.round(F.col("size") / F.sum("size").over(total), 4))
-        .withColumn(
-            "meets_min_size",
-            (F.col("size") >= F.lit(min_segment_size))
-            & (F.col("size") / F.sum("size").over(total) >= F.lit(min_segment_share)),
-        )
     )
 
 
@@ -95,17 +80,15 @@ def profiles_frame(
     return spark.createDataFrame(rows, PROFILES.schema)
 
 
-def write_segments(
-    membership: DataFrame, summary: DataFrame, tables: Warehouse, as_of: date, profiles: DataFrame | None = None
+def write_cluster_snapshot(
+    assignments: DataFrame, profiles: DataFrame, tables: Warehouse, as_of: date
 ) -> dict[str, str]:
-    """Write one snapshot of membership, summary (and profiles) atomically per table; returns their locations."""
+    """Write one snapshot of cluster assignments and profiles (one replaceWhere commit each); their locations."""
     where = f"snapshot_date = DATE'{as_of.isoformat()}'"
-    specs = {
-        "segment_membership": (membership, tables.spec("segments/segment_membership")),
-        "segment_summary": (summary, tables.spec("segments/segment_summary")),
-    }
-    if profiles is not None:
-        specs["segment_profiles"] = (profiles, tables.spec(PROFILES))
-    for df, spec in specs.values():
+    declared = [c.name for c in ASSIGNMENTS.columns]
+    written = {}
+    for df, declaration in ((assignments.select(*declared), ASSIGNMENTS), (profiles, PROFILES)):
+        spec = tables.spec(declaration)
         write_table(df, spec, mode="overwrite", replace_where=where)
-    return {name: spec.location for name, (_, spec) in specs.items()}
+        written[declaration.name] = spec.location
+    return written

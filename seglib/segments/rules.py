@@ -71,10 +71,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import reduce
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -1040,7 +1038,11 @@ def assign_rule_segments(
     return features.withColumns(compile_rules(validated, percentiles)), percentiles
 
 
-def load_rule_set(path: str | Path = "conf/segments.yaml") -> RuleSetConfig:
-    """The ``rules:`` section of a YAML file as a :class:`RuleSetConfig` (until it is a SeglibConfig section)."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    return RuleSetConfig.model_validate(data.get("rules") or {})
+def expression_column(df: DataFrame, when: str, label: str) -> Column:
+    """One boolean expression of the rule grammar over ``df`` (e.g. segments.sparse_when), validated like a rule
+    (errors name ``label``) with its percentiles computed; null counts as false."""
+    family = FamilyConfig(exclusive=True, rules=[RuleConfig(name=label, when=when)])
+    validated = validate_rules(RuleSetConfig(families={"expression": family}), schema_of(df))
+    rule = validated.families["expression"][0]
+    percentiles = compute_percentiles(df, validated)
+    return F.coalesce(rule_column(rule.node, validated.schema, percentiles), F.lit(False))

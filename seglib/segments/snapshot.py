@@ -2,8 +2,10 @@
 
 Independent of how the model was fitted: the input is the assignments (subject_id, cluster_id [, max_probability])
 and the feature table. Steps: too-small clusters are merged or flagged; clusters are matched to the previous
-snapshot's segments so ids and names persist; personas are described; membership, summary and profiles are written
-(one replaceWhere commit per table) and the persona cards are logged to the model's MLflow run.
+snapshot's segments so ids and names persist; personas are described; subjects left out of the clustering (too
+little data) get the segment a classifier trained on the clustered subjects predicts, or the fallback segment;
+models/cluster_assignments and models/cluster_profiles are written (one replaceWhere commit each) and the persona
+cards are logged to the model's MLflow run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
 from seglib.delta_io import read_table, table_exists
@@ -26,7 +29,7 @@ from seglib.modeling.personas import (
     standardise,
 )
 from seglib.segments.min_size import apply_plan, plan_min_size
-from seglib.segments.publish import cluster_membership, profiles_frame, segment_summary, write_segments
+from seglib.segments.publish import cluster_membership, profiles_frame, write_cluster_snapshot
 from seglib.segments.stable_ids import SegmentMatch, previous_segments, stable_segment_ids
 from seglib.tables import Warehouse
 
@@ -45,6 +48,7 @@ class PublishedSnapshot:
     ids: SegmentMatch
     merged: dict[int, int] = field(default_factory=dict)  # raw cluster -> cluster it was merged into
     flagged: list[str] = field(default_factory=list)  # segment ids published below the minimum size
+    sparse: SparsePlacement | None = None  # how the subjects left out of the clustering were placed
 
     @property
     def names(self) -> dict[str, str]:
@@ -59,6 +63,29 @@ class PublishedSnapshot:
             "ids": self.ids.report(),
             "merged": {str(k): v for k, v in sorted(self.merged.items())},
             "flagged": self.flagged,
+            "sparse": None if self.sparse is None else self.sparse.report(),
+        }
+
+
+@dataclass(frozen=True)
+class SparsePlacement:
+    """The segment classifier's part of a snapshot: its holdout figures, registration and how many subjects it
+    placed (``sources``: classifier | fallback -> subjects)."""
+
+    metrics: dict[str, float]
+    usable: bool
+    reason: str
+    model_name: str | None
+    model_version: str | None
+    sources: dict[str, int]
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "metrics": self.metrics,
+            "usable": self.usable,
+            "reason": self.reason,
+            "model": f"{self.model_name} v{self.model_version}" if self.model_name else None,
+            "subjects": self.sources,
         }
 
 
@@ -91,7 +118,7 @@ def previous_profile_z(
     spark: SparkSession, tables: Warehouse, snapshot_date, mean: dict, std: dict
 ) -> dict[str, dict[str, float]]:
     """The previous snapshot's segment centroids, standardised with this snapshot's population (k rows)."""
-    location = tables.location("segments/segment_profiles")
+    location = tables.location("models/cluster_profiles")
     if snapshot_date is None or not table_exists(spark, location):
         return {}
     rows = read_table(spark, location).where(f"snapshot_date = DATE'{snapshot_date.isoformat()}'").collect()
@@ -105,11 +132,13 @@ def publish_snapshot(
     assignments: DataFrame,
     features: DataFrame,
     model: dict[str, str],
+    sparse: DataFrame | None = None,
 ) -> PublishedSnapshot:
     """Turn one snapshot's cluster assignments into published segments.
 
     ``model`` holds model_name, model_version and mlflow_run_id (as returned by ``tracking.log_clustering``); the
-    persona cards go to that run. ``features`` is the snapshot's feature table (one row per subject).
+    persona cards go to that run. ``features`` is the snapshot's feature table of the clustered subjects (one row per
+    subject); ``sparse`` the feature rows of the subjects left out of the clustering, placed by the classifier.
     """
     from seglib.tracking import log_segment_publication
 
@@ -132,7 +161,7 @@ def publish_snapshot(
     assigned = apply_plan(assignments, plan)
     stats = segment_stats(assigned, features, "cluster_id", feature_cols) if plan.target else raw
 
-    membership_location = tables.location("segments/segment_membership")
+    membership_location = tables.location("models/cluster_assignments")
     membership = read_table(spark, membership_location) if table_exists(spark, membership_location) else None
     previous = previous_segments(membership, ctx.as_of)
     fallback = (
@@ -169,20 +198,24 @@ def publish_snapshot(
 
     lookup_rows = [(c, match.ids[c], names[c]) for c in sorted(stats.sizes)]
     lookup = spark.createDataFrame(lookup_rows, "cluster_id int, segment_id string, segment_name string")
-    membership_rows = cluster_membership(
+    rows = cluster_membership(
         assigned, lookup, ctx.as_of, model["model_name"], model["model_version"], ctx.run_id, ctx.now
     )
-    summary = segment_summary(membership_rows, seg.min_segment_size, seg.min_segment_share)
+    placement = None
+    if sparse is not None:
+        placed, placement = place_sparse(cfg, ctx, rows, features, sparse, {match.ids[c]: names[c] for c in names})
+        rows = rows.unionByName(placed)
     profiles = profiles_frame(
         spark, personas, stats.population_mean, ctx.as_of, model["model_name"], model["model_version"], ctx.run_id
     )
-    locations = write_segments(membership_rows, summary, tables, ctx.as_of, profiles)
+    locations = write_cluster_snapshot(rows, profiles, tables, ctx.as_of)
     published = PublishedSnapshot(
         tables=locations,
         personas=personas,
         ids=match,
         merged=dict(plan.target),
         flagged=[match.ids[c] for c in plan.small],
+        sparse=placement,
     )
     if model.get("mlflow_run_id"):
         card = persona_card(personas, stats.population_mean, f"Segments of snapshot {ctx.as_of.isoformat()}")
@@ -190,4 +223,63 @@ def publish_snapshot(
     return published
 
 
-__all__ = ["PublishedSnapshot", "publish_snapshot"]
+def place_sparse(
+    cfg: SeglibConfig,
+    ctx: RunContext,
+    clustered: DataFrame,
+    features: DataFrame,
+    sparse: DataFrame,
+    names: dict[str, str],
+) -> tuple[DataFrame, SparsePlacement]:
+    """Train the segment classifier on the clustered subjects' published segments (features -> segment_id), register
+    it, and place the sparse subjects: its prediction when confident enough, else the fallback segment. Returns the
+    sparse subjects' cluster_assignments rows and what happened."""
+    from seglib.modeling.segment_classifier import classify_sparse, fit_segment_classifier
+    from seglib.tracking import log_segment_classifier
+
+    seg = cfg.segments
+    columns = list(seg.classifier.features or cfg.clustering.features)
+    unknown = sorted(set(columns) - set(features.columns))
+    if unknown:
+        raise ValueError(f"segments.classifier.features not in the feature table: {unknown}")
+    fit, logged = None, {"model_name": None, "model_version": None}
+    if seg.classifier.enabled:
+        labelled = clustered.select("subject_id", "segment_id").join(
+            features.select("subject_id", *columns), "subject_id"
+        )
+        fit = fit_segment_classifier(labelled, columns, seg.classifier)
+        cluster_model = clustered.select("model_name", "model_version").first()
+        logged = log_segment_classifier(cfg, fit, f"{cluster_model[0]} v{cluster_model[1]}" if cluster_model else "")
+        log.info("segment classifier: holdout %s -> %s", fit.metrics, fit.reason)
+    predicted = classify_sparse(fit, sparse.select("subject_id", *columns), seg.classifier.confidence_threshold,
+                                seg.fallback_segment_id)  # fmt: skip
+    lookup = {**names, seg.fallback_segment_id: seg.fallback_segment_name}
+    name_of = F.create_map(*[F.lit(v) for pair in sorted(lookup.items()) for v in pair])
+    rows = predicted.select(
+        "subject_id",
+        F.lit(ctx.as_of).cast("date").alias("snapshot_date"),
+        "segment_id",
+        name_of[F.col("segment_id")].alias("segment_name"),
+        "assignment_source",
+        F.col("confidence").cast("double").alias("confidence"),
+        F.lit(logged["model_name"]).cast("string").alias("model_name"),
+        F.lit(logged["model_version"]).cast("string").alias("model_version"),
+        F.lit(ctx.run_id).alias("run_id"),
+        F.lit(ctx.now).cast("timestamp").alias("assigned_at"),
+    ).localCheckpoint()  # counted here and written next: predicted once
+    sources = {
+        r["assignment_source"]: int(r["n"])
+        for r in rows.groupBy("assignment_source").agg(F.count("*").alias("n")).collect()
+    }
+    placement = SparsePlacement(
+        metrics=dict(fit.metrics) if fit else {},
+        usable=bool(fit and fit.usable),
+        reason=fit.reason if fit else "segments.classifier.enabled is false",
+        model_name=logged["model_name"],
+        model_version=logged["model_version"],
+        sources=sources,
+    )
+    return rows, placement
+
+
+__all__ = ["PublishedSnapshot", "SparsePlacement", "publish_snapshot"]

@@ -63,7 +63,8 @@ class SegmentMatch:
 
 
 def cluster_rows(membership: DataFrame) -> DataFrame:
-    return membership.where(F.col("segment_type") == "cluster")
+    """The subjects the clustering placed (not those the classifier or the fallback did): ids follow the clusters."""
+    return membership.where(F.col("assignment_source") == "cluster")
 
 
 def previous_segments(membership: DataFrame | None, as_of: date) -> PreviousSegments:

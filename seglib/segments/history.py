@@ -1,0 +1,221 @@
+"""Publish one snapshot's segment assignment: current membership (MERGE), its SCD type 2 history (MERGE),
+transitions, definitions, profiles, and last the publication row that names the versions written.
+
+Re-running a snapshot is idempotent: the history is first rolled back to the state before the snapshot (rows it
+opened are deleted, rows it closed are reopened) inside the same MERGE that applies it again, and the per-snapshot
+tables are replaced with ``replaceWhere``. Every table commit is atomic, so a run killed half-way leaves each table
+readable at its previous or its new version; segment_publications still names the previous publication's versions
+until the run that completes writes its row. Snapshots only move forward: one older than the latest publication is
+refused (history and transitions are sequential).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from seglib.delta_io import current_version, delta_table, read_table, table_exists, write_table
+from seglib.errors import SeglibError
+from seglib.segments.assign import MEMBERSHIP_KEYS, Lineage
+from seglib.tables import Warehouse, table
+
+log = logging.getLogger(__name__)
+
+MEMBERSHIP = table("segments", "segment_membership")
+HISTORY = table("segments", "segment_membership_history")
+TRANSITIONS = table("segments", "segment_transitions")
+DEFINITIONS = table("segments", "segment_definitions")
+PROFILES = table("segments", "segment_profiles")
+PUBLICATIONS = table("segments", "segment_publications")
+HISTORY_KEYS = (*MEMBERSHIP_KEYS, "valid_from")
+
+
+class SnapshotOrderError(SeglibError):
+    """A snapshot older than the latest published one: segment history only moves forward."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    snapshot_date: date
+    previous_snapshot_date: date | None
+    table_versions: dict[str, int]
+    subjects: int
+    transitions: int
+
+
+def _declared(df: DataFrame, declaration) -> DataFrame:
+    return df.select(*[c.name for c in declaration.columns])
+
+
+def latest_publications(spark: SparkSession, tables: Warehouse, as_of: date) -> tuple[date | None, date | None]:
+    """(latest published snapshot before ``as_of``, latest published snapshot of all); refuses an older snapshot."""
+    location = tables.location(PUBLICATIONS)
+    if not table_exists(spark, location):
+        return None, None
+    row = (
+        read_table(spark, location)
+        .agg(
+            F.max(F.when(F.col("snapshot_date") < F.lit(as_of), F.col("snapshot_date"))).alias("previous"),
+            F.max("snapshot_date").alias("latest"),
+        )
+        .first()
+    )
+    if row["latest"] is not None and row["latest"] > as_of:
+        raise SnapshotOrderError(
+            f"snapshot {as_of} is older than the latest published segment snapshot {row['latest']}: segment history "
+            "only moves forward (publish that snapshot or a later one; time travel reads older states)"
+        )
+    return row["previous"], row["latest"]
+
+
+def state_before(history: DataFrame, as_of: date) -> DataFrame:
+    """The memberships open just before ``as_of``: what the history said before any run of this snapshot (rows it
+    closed are open again; rows it opened do not exist)."""
+    started_before = F.col("valid_from") < F.lit(as_of)
+    open_then = F.col("valid_to").isNull() | (F.col("valid_to") >= F.lit(as_of))
+    return history.where(started_before & open_then).withColumns(
+        {"valid_to": F.lit(None).cast("date"), "is_current": F.lit(True)}
+    )
+
+
+def history_rows(before: DataFrame, membership: DataFrame, as_of: date, lineage: Lineage) -> DataFrame:
+    """The history rows this snapshot decides: memberships that continue (unchanged, open), end (closed at
+    ``as_of``) or start (opened at ``as_of`` with this run's lineage)."""
+    keys = list(MEMBERSHIP_KEYS)
+    now_keys = membership.select(*keys)
+    continuing = before.join(now_keys, keys, "left_semi")
+    ended = before.join(now_keys, keys, "left_anti").withColumns(
+        {"valid_to": F.lit(as_of).cast("date"), "is_current": F.lit(False)}
+    )
+    started = membership.join(before.select(*keys), keys, "left_anti").withColumns(
+        {
+            "valid_from": F.lit(as_of).cast("date"),
+            "valid_to": F.lit(None).cast("date"),
+            "is_current": F.lit(True),
+            **lineage.columns(),
+        }
+    )
+    return (
+        _declared(continuing, HISTORY).unionByName(_declared(ended, HISTORY)).unionByName(_declared(started, HISTORY))
+    )
+
+
+def transitions(
+    before: DataFrame,
+    membership: DataFrame,
+    families: list[str],
+    as_of: date,
+    previous: date,
+    lineage: Lineage,
+) -> DataFrame:
+    """Subjects whose segment of an exclusive family differs from the previous snapshot's (entering and leaving
+    included), one row per subject and family."""
+
+    def side(df: DataFrame, prefix: str) -> DataFrame:
+        return df.where(F.col("segment_family").isin(families)).select(
+            "subject_id",
+            "segment_family",
+            F.col("segment_id").alias(f"{prefix}_segment_id"),
+            F.col("segment_name").alias(f"{prefix}_segment_name"),
+        )
+
+    moved = side(before, "from").join(side(membership, "to"), ["subject_id", "segment_family"], "full_outer")
+    moved = moved.where(~F.col("from_segment_id").eqNullSafe(F.col("to_segment_id"))).withColumns(
+        {
+            "snapshot_date": F.lit(as_of).cast("date"),
+            "previous_snapshot_date": F.lit(previous).cast("date"),
+            **lineage.columns(),
+        }
+    )
+    return _declared(moved, TRANSITIONS)
+
+
+def _merge_history(spark: SparkSession, rows: DataFrame, location: str, as_of: date) -> None:
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in HISTORY_KEYS)
+    changed = "NOT (t.valid_to <=> s.valid_to) OR NOT (t.is_current <=> s.is_current) OR NOT (t.run_id <=> s.run_id)"
+    (
+        delta_table(spark, location)
+        .alias("t")
+        .merge(rows.alias("s"), on)
+        .whenMatchedUpdateAll(condition=changed)
+        .whenNotMatchedInsertAll()
+        # Rows an earlier run of this snapshot opened and this run does not: the rollback half of a re-run.
+        .whenNotMatchedBySourceDelete(condition=f"t.valid_from >= DATE'{as_of.isoformat()}'")
+        .execute()
+    )
+
+
+def _merge_membership(spark: SparkSession, rows: DataFrame, location: str) -> None:
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in MEMBERSHIP_KEYS)
+    (
+        delta_table(spark, location)
+        .alias("t")
+        .merge(rows.alias("s"), on)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .whenNotMatchedBySourceDelete()  # left the segment (or the snapshot)
+        .execute()
+    )
+
+
+def _upsert(spark: SparkSession, tables: Warehouse, declaration, rows: DataFrame, merge) -> None:
+    spec = tables.spec(declaration)
+    if table_exists(spark, spec.location):
+        merge(spark, rows, spec.location)
+    else:
+        write_table(rows, spec, mode="overwrite")
+
+
+def publish_segments(
+    spark: SparkSession,
+    tables: Warehouse,
+    as_of: date,
+    membership: DataFrame,
+    definitions: DataFrame,
+    profiles: DataFrame,
+    exclusive: list[str],
+    lineage: Lineage,
+    published_at,
+) -> Publication:
+    """Write the snapshot's five segment tables, then its publication row (the commit order is the recovery story:
+    see the module docstring)."""
+    previous, _ = latest_publications(spark, tables, as_of)
+    history_location = tables.location(HISTORY)
+    history_version = current_version(spark, history_location)
+    if history_version is None:
+        before = spark.createDataFrame([], HISTORY.schema)
+    else:  # pinned: the MERGE below rewrites the table this plan reads
+        before = state_before(read_table(spark, history_location, version=history_version), as_of)
+    membership = membership.localCheckpoint()  # read by four writes and the counts: computed once
+    before = before.localCheckpoint()
+    snapshot = f"snapshot_date = DATE'{as_of.isoformat()}'"
+    write_table(definitions, tables.spec(DEFINITIONS), mode="overwrite", replace_where=snapshot)
+    write_table(profiles, tables.spec(PROFILES), mode="overwrite", replace_where=snapshot)
+    moved = 0
+    if previous is not None:
+        changes = transitions(before, membership, exclusive, as_of, previous, lineage).localCheckpoint()
+        moved = changes.count()
+        write_table(changes, tables.spec(TRANSITIONS), mode="overwrite", replace_where=snapshot)
+    _upsert(
+        spark, tables, HISTORY, history_rows(before, membership, as_of, lineage),
+        lambda s, rows, loc: _merge_history(s, rows, loc, as_of),
+    )  # fmt: skip
+    _upsert(spark, tables, MEMBERSHIP, membership, _merge_membership)
+    versions = {
+        d.qualified_name: current_version(spark, tables.location(d))
+        for d in (MEMBERSHIP, HISTORY, TRANSITIONS, DEFINITIONS, PROFILES)
+        if table_exists(spark, tables.location(d))
+    }
+    subjects = membership.select("subject_id").distinct().count()
+    row = spark.createDataFrame(
+        [(as_of, lineage.run_id, published_at, versions, subjects)],
+        "snapshot_date date, run_id string, published_at timestamp, table_versions map<string,bigint>, subjects bigint",
+    ).withColumns({k: v for k, v in lineage.columns().items() if k != "run_id"})
+    write_table(_declared(row, PUBLICATIONS), tables.spec(PUBLICATIONS), mode="append")
+    log.info("segments of %s published (previous %s): %d subjects, %d transitions, versions %s",
+             as_of, previous, subjects, moved, versions)  # fmt: skip
+    return Publication(as_of, previous, versions, subjects, moved)
