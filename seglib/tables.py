@@ -624,8 +624,8 @@ MODELS = (
             _c(
                 "confidence",
                 "double",
-                "GMM: the probability of the assigned cluster; classifier: its class probability; else null (hard "
-                "clusterings, subjects moved by a small-segment merge).",
+                "GMM: the probability of the assigned cluster; classifier (and fallback below its threshold): the "
+                "classifier's top class probability; else null (hard clusterings, small-segment merges).",
             ),
             _c("model_name", "string", "Registered MLflow model that assigned the subject."),
             _c("model_version", "string", "Registered model version."),

@@ -540,5 +540,64 @@ def log_truth_scores(cfg: SeglibConfig, run_id: str, scores: dict[str, float]) -
 
     setup_mlflow(cfg)
     client = MlflowClient()
-    for name in ("ari", "nmi"):
-        client.log_metric(run_id, f"planted_truth_{name}", float(scores[name]))
+    for name, value in scores.items():
+        client.log_metric(run_id, f"planted_truth_{name}", float(value))
+
+
+def segment_classifier_model_name(cfg: SeglibConfig) -> str:
+    """segments.classifier.model_name, else <prefix>_segment_classifier (valid as a Unity Catalog model name too)."""
+    return cfg.segments.classifier.model_name or f"{cfg.mlflow.registered_model_prefix}_segment_classifier"
+
+
+def log_segment_classifier(cfg: SeglibConfig, fit, cluster_model: str) -> dict[str, Any]:
+    """Log the segment classifier into the active run (params, holdout metrics, the clustering model version whose
+    segments it learnt) and register its pipeline; ``champion`` if the holdout found it usable, else ``challenger``.
+
+    No comparison with the previous version (promote_if_better): it is retrained every snapshot on that snapshot's
+    segments, whose set can change, so "champion" means "the latest usable one"."""
+    import mlflow
+    import mlflow.spark
+    from mlflow import MlflowClient
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from seglib.modeling.segment_classifier import PREDICTED
+
+    c = cfg.segments.classifier
+    prefix = "segment_classifier."
+    mlflow.log_params(
+        {
+            f"{prefix}features": ",".join(fit.feature_cols),
+            f"{prefix}classes": ",".join(fit.classes),
+            f"{prefix}num_trees": c.num_trees,
+            f"{prefix}max_depth": c.max_depth,
+            f"{prefix}seed": c.seed,
+            f"{prefix}holdout_fraction": c.holdout_fraction,
+            f"{prefix}confidence_threshold": c.confidence_threshold,
+            f"{prefix}min_holdout_accuracy": c.min_holdout_accuracy,
+            f"{prefix}cluster_model": cluster_model,
+        }
+    )
+    mlflow.log_metrics({f"{prefix}{k}": float(v) for k, v in fit.metrics.items()})
+    mlflow.set_tags({"seglib.segment_classifier.cluster_model": cluster_model})
+    # Input: the features as optional doubles (the pipeline imputes nulls); output: the most probable segment id.
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", name, required=False) for name in fit.feature_cols]),
+        outputs=Schema([ColSpec("string", PREDICTED)]),
+    )
+    name = segment_classifier_model_name(cfg)
+    info = mlflow.spark.log_model(
+        fit.model,
+        artifact_path="segment_classifier",
+        registered_model_name=name,
+        pip_requirements=MODEL_PIP_REQUIREMENTS,
+        signature=signature,
+    )
+    model_version = str(info.registered_model_version)
+    client = MlflowClient()
+    alias = CHAMPION if fit.usable else CHALLENGER
+    client.set_model_version_tag(name, model_version, "seglib.cluster_model", cluster_model)
+    client.set_model_version_tag(name, model_version, "seglib.gate", fit.reason[:5000])
+    client.set_registered_model_alias(name, alias, model_version)
+    log.log(logging.INFO if fit.usable else logging.WARNING, "%s v%s -> %s: %s", name, model_version, alias, fit.reason)
+    return {"model_name": name, "model_version": model_version, "alias": alias}

@@ -41,8 +41,8 @@ def test_locations_for_paths_uris_and_raw_overrides():
     assert wh.location("silver/events") == "s3a://bucket/wh/silver/events"
     assert wh.location("raw/raw_events") == "cat.ev"
     assert wh.location(raw_input("raw_orders")) == "s3a://bucket/wh/raw/raw_orders"
-    spec = wh.spec("segments/segment_membership")
-    assert (spec.register_as, tuple(spec.partition_by)) == ("mk.seg.segment_membership", ("snapshot_date",))
+    spec = wh.spec("models/cluster_assignments")
+    assert (spec.register_as, tuple(spec.partition_by)) == ("mk.seg.cluster_assignments", ("snapshot_date",))
     assert spec.column_comments["subject_id"].startswith("Pseudonymous")
     assert wh.spec("raw/raw_events").register_as is None  # inputs are never registered by seglib
     with pytest.raises(KeyError, match="silver/nope is not declared"):
@@ -53,10 +53,13 @@ def test_erasure_scope_is_every_owned_table_with_a_subject_column():
     erasable = sorted(t.qualified_name for t in REGISTRY.values() if t.erasable)
     assert erasable == [
         "features/subject_features",
+        "models/cluster_assignments",
         "models/clv_predictions",
         "models/propensity_scores",
         "ops/quarantine",
         "segments/segment_membership",
+        "segments/segment_membership_history",
+        "segments/segment_transitions",
         "silver/consents",
         "silver/customers",
         "silver/customers_history",
@@ -80,8 +83,10 @@ def test_declared_types_parse_without_a_session():
     assert spark_type("map<string,string>").simpleString() == "map<string,string>"
     assert spark_type("decimal(18, 2)").simpleString() == "decimal(18,2)"
     assert spark_type("array<string>").simpleString() == "array<string>"
+    nested = "array<struct<name:string,lift:map<string,double>,n:bigint>>"
+    assert spark_type(nested).simpleString() == nested
     with pytest.raises(ValueError, match="unsupported declared type"):
-        spark_type("struct<a:int>")
+        spark_type("struct<a:float>")
 
 
 def test_generated_docs_are_current():

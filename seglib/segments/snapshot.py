@@ -244,6 +244,9 @@ def place_sparse(
         raise ValueError(f"segments.classifier.features not in the feature table: {unknown}")
     fit, logged = None, {"model_name": None, "model_version": None}
     if seg.classifier.enabled:
+        # A feature without a value among the clustered subjects cannot be imputed: left out (one aggregation).
+        present = features.agg(*[F.count(c).alias(c) for c in columns]).first().asDict()
+        columns = [c for c in columns if present[c]]
         labelled = clustered.select("subject_id", "segment_id").join(
             features.select("subject_id", *columns), "subject_id"
         )
@@ -251,8 +254,8 @@ def place_sparse(
         cluster_model = clustered.select("model_name", "model_version").first()
         logged = log_segment_classifier(cfg, fit, f"{cluster_model[0]} v{cluster_model[1]}" if cluster_model else "")
         log.info("segment classifier: holdout %s -> %s", fit.metrics, fit.reason)
-    predicted = classify_sparse(fit, sparse.select("subject_id", *columns), seg.classifier.confidence_threshold,
-                                seg.fallback_segment_id)  # fmt: skip
+    threshold = seg.classifier.confidence_threshold
+    predicted = classify_sparse(fit, sparse.select("subject_id", *columns), threshold, seg.fallback_segment_id)
     lookup = {**names, seg.fallback_segment_id: seg.fallback_segment_name}
     name_of = F.create_map(*[F.lit(v) for pair in sorted(lookup.items()) for v in pair])
     rows = predicted.select(

@@ -63,13 +63,13 @@ def test_ids_and_names_persist_across_snapshots_new_and_vanished_are_flagged(spa
     assert len(set(second.names.values())) == 3
 
     tables = Warehouse.of(cfg)
-    membership = read_table(spark, tables.location("segments/segment_membership"))
+    membership = read_table(spark, tables.location("models/cluster_assignments"))
     published = membership.where(f"snapshot_date = DATE'{DAY2}'").select("subject_id", "segment_id")
     expected = spark.createDataFrame(
         [(f"{g}{i}", seg) for g, seg in (("a", "S001"), ("b", "S002"), ("d", "S004")) for i in range(4)],
         "subject_id string, segment_id string",
     )
     assert_df_equality(published, expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
-    profiles = read_table(spark, tables.location("segments/segment_profiles"))
+    profiles = read_table(spark, tables.location("models/cluster_profiles"))
     flags = profiles.where(f"snapshot_date = DATE'{DAY2}'").select("segment_id", "is_new", "size")
     assert sorted(tuple(r) for r in flags.collect()) == [("S001", False, 4), ("S002", False, 4), ("S004", True, 4)]
