@@ -52,9 +52,16 @@ $(DEMO_KEY):
 	@mkdir -p .seglib && umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > $@
 	@echo "generated a local demo pseudonymization key in $@ (git-ignored; never use it in production)"
 
+# Two consecutive weekly snapshots of the generator's world (it ends on generator.end_date, 2026-11-01): the first
+# trains every model and publishes; the second scores with the champions, refits the clustering and publishes again,
+# so the segment history and transitions have something to say. Then one segment is shown as a consumer sees it.
+DEMO_FIRST ?= 2026-10-25
+DEMO_SECOND ?= 2026-11-01
 demo: install $(DEMO_KEY)
-	SEGLIB_PSEUDONYM_KEY=$${SEGLIB_PSEUDONYM_KEY:-$$(cat $(DEMO_KEY))} \
-	  $(BIN)/seg run --config conf/local.yaml --generate $(DEMO_ARGS)
+	export SEGLIB_PSEUDONYM_KEY=$${SEGLIB_PSEUDONYM_KEY:-$$(cat $(DEMO_KEY))}; \
+	  $(BIN)/seg run --config conf/local.yaml --generate --as-of $(DEMO_FIRST) $(DEMO_ARGS) && \
+	  $(BIN)/seg run --config conf/local.yaml --as-of $(DEMO_SECOND) --score-only $(DEMO_ARGS) && \
+	  $(BIN)/seg show --config conf/local.yaml --segment "At-risk" --limit 5
 
 # pytest-xdist, one test file per worker at a time (module fixtures built once), in collection order: the end-to-end
 # spark-submit run, the longest, is collected second and starts at once. Two workers: a third (the e2e worker only

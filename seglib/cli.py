@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--full-refresh", action="store_true", help="rebuild silver from all raw data")
         if name == "run":
             p.add_argument("--generate", action="store_true", help="generate synthetic raw data first")
+            p.add_argument(
+                "--score-only",
+                action="store_true",
+                help="score the snapshot with the registered propensity and CLV champions instead of retraining them "
+                "(the clustering is still refitted and gated)",
+            )
         if name == "clv":
             p.add_argument(
                 "action", choices=["train", "score"], help="train (then score with the champion) | score (the snapshot)"
@@ -159,8 +165,7 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
             *(("generate",) if getattr(args, "generate", False) else ()),
             "ingest",
             "features",
-            "propensity",
-            "clv",
+            *(("propensity_score", "clv_score") if getattr(args, "score_only", False) else ("propensity", "clv")),
             "cluster",
             "segments",
         ),

@@ -20,6 +20,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
+from seglib.segments.profiles import meets_floor
 from seglib.segments.rules import FAMILY_COLUMN_PREFIX, assign_rule_segments
 
 CLUSTER_FAMILY = "cluster"
@@ -206,11 +207,6 @@ def _union(frames: list[DataFrame]) -> DataFrame | None:
     return out
 
 
-def meets_min_size(size: Column, family_subjects: Column, min_size: int, min_share: float) -> Column:
-    """The k-anonymity floor: at least ``min_size`` subjects and ``min_share`` of the family's subjects."""
-    return (size >= F.lit(min_size)) & (size / family_subjects >= F.lit(min_share))
-
-
 def segment_sizes(rows: DataFrame, min_size: int, min_share: float) -> DataFrame:
     """Per family and segment: size, share of the family's subjects and meets_min_size (small: one row a segment)."""
     sizes = rows.groupBy("segment_family", "segment_id").agg(F.count(F.lit(1)).alias("size"))
@@ -220,7 +216,7 @@ def segment_sizes(rows: DataFrame, min_size: int, min_share: float) -> DataFrame
         "segment_id",
         "size",
         F.round(F.col("size") / F.col("family_subjects"), 4).alias("share"),
-        meets_min_size(F.col("size"), F.col("family_subjects"), min_size, min_share).alias("meets_min_size"),
+        meets_floor(F.col("size"), F.col("family_subjects"), min_size, min_share).alias("meets_min_size"),
     )
 
 

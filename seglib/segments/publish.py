@@ -56,7 +56,7 @@ def profiles_frame(
     model_version: str,
     run_id: str,
 ) -> DataFrame:
-    """The segment_profiles rows of one snapshot (k rows built on the driver from k x d aggregates)."""
+    """The models/cluster_profiles rows of one snapshot (k rows built on the driver from k x d aggregates)."""
     rows = [
         (
             as_of,
