@@ -464,7 +464,10 @@ def stage_segments(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> S
     def or_empty(df: DataFrame | None, name: str) -> DataFrame:
         return df if df is not None else spark.createDataFrame([], table(*name.split("/")).schema)
 
+    targets = list(cfg.propensity.targets)
     features = pinned("features/subject_features")
+    if features is not None:
+        A.check_rules(cfg, features, targets)
     clusters = pinned("models/cluster_assignments")
     if features is None or clusters is None or clusters.isEmpty():
         raise MissingInputError(f"no features or cluster segments for snapshot {ctx.as_of}: run `seg cluster` (or "
@@ -480,7 +483,6 @@ def stage_segments(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> S
             if r["model_name"]:
                 models[r["model_name"]] = r["model_version"]
     lineage = A.Lineage(ctx.run_id, A.config_hash(cfg), versions, models)
-    targets = list(cfg.propensity.targets)
     assignment = A.assign_segments(cfg, ctx.as_of, ctx.now, features, clusters, scores, clv, events, lineage, targets)
     rows = assignment.rows.localCheckpoint()  # read by the definitions, the profiles and every write
 

@@ -107,6 +107,17 @@ def with_model_outputs(features: DataFrame, scores: DataFrame, clv: DataFrame, t
     return features.join(pivoted, "subject_id", "left").join(values, "subject_id", "left")
 
 
+def check_rules(cfg: SeglibConfig, features: DataFrame, targets: list[str]) -> None:
+    """Validate the rule set against the schema rules will see (features + model outputs + windows) from the
+    tables' metadata alone: a bad rule fails before any row is read. Raises RuleValidationError naming each rule."""
+    from seglib.segments.rules import schema_of, validate_rules
+
+    check_family_names(cfg, targets)
+    model_columns = {propensity_family(t): "double" for t in targets}
+    model_columns |= {"predicted_clv": "double", "predicted_clv_bracket": "string"}
+    validate_rules(cfg.rules, schema_of(features) | model_columns)
+
+
 # ------------------------------------------------------------------------------------------------ long rows
 ROW_COLUMNS = (
     "subject_id",

@@ -182,3 +182,26 @@ def test_tables_read_without_spark_by_delta_rs_and_duckdb(two_snapshots):
     assert as_of_day1 == [("a", "loyal"), ("b", "loyal"), ("d", "other")]
     lineage = con.execute("SELECT DISTINCT run_id, input_versions['features/subject_features'] FROM current_members")
     assert sorted(lineage.fetchall()) == [("r2", 3)]
+
+
+def test_seg_show_lists_segments_prints_members_and_reads_an_older_version(spark, two_snapshots):
+    from seglib.config import SeglibConfig, WarehouseConfig
+    from seglib.errors import SeglibError
+    from seglib.segments.show import show_segments
+
+    tables, first, _ = two_snapshots
+    cfg = SeglibConfig(warehouse=WarehouseConfig(path=tables.root))
+    listing = show_segments(spark, cfg, None, None, "playbook", 20).splitlines()
+    assert [line.split()[1] for line in listing[1:]] == ["at_risk", "loyal", "other"]
+    assert show_segments(spark, cfg, None, "Loyal", None, 20).splitlines() == [
+        "playbook / loyal 'Loyal': 1 subjects (snapshot 2026-11-08)",
+        "  c",
+    ]
+    version = str(first.table_versions["segments/segment_membership"])
+    assert show_segments(spark, cfg, version, "loyal", "playbook", 1).splitlines() == [
+        f"playbook / loyal 'Loyal': 2 subjects (snapshot 2026-11-01 at {version})",
+        "  a",
+        "  ... 1 more (--limit)",
+    ]
+    with pytest.raises(SeglibError, match="no segment named or with id 'Nope'"):
+        show_segments(spark, cfg, None, "Nope", None, 20)
