@@ -70,6 +70,31 @@ def test_pipeline_writes_every_layer(spark, demo_run, owned):
         assert 0.0 <= row.low < row.high <= 1.0
 
 
+def test_segment_tables_combine_every_family_with_lineage(spark, demo_run):
+    cfg, _ = demo_run
+    tables = Warehouse.of(cfg)
+    membership = read_table(spark, tables.location("segments/segment_membership"))
+    subjects = read_table(spark, tables.location("features/subject_features")).count()
+    per_family = {
+        r.segment_family: r
+        for r in membership.groupBy("segment_family")
+        .agg(F.count(F.lit(1)).alias("rows"), F.count_distinct("subject_id").alias("subjects"))
+        .collect()
+    }
+    # Exclusive families: one row per subject (the tags family has any number, CLV only buyers).
+    for family in ("cluster", "playbook", "propensity_purchase", "propensity_churn"):
+        assert per_family[family].rows == per_family[family].subjects == subjects, family
+    lineage = membership.select("run_id", "config_hash", "input_versions", "model_versions").first()
+    assert set(lineage.input_versions) >= {"features/subject_features", "models/cluster_assignments", "silver/events"}
+    assert {"seglib_clustering", "seglib_propensity_purchase"} <= set(lineage.model_versions)
+    history = read_table(spark, tables.location("segments/segment_membership_history"))
+    assert history.where("is_current").count() == membership.count()
+    definitions = read_table(spark, tables.location("segments/segment_definitions"))
+    assert definitions.where("segment_family = 'playbook'").count() == 7  # six playbook rules + the fallback
+    profiles = read_table(spark, tables.location("segments/segment_profiles"))
+    assert profiles.where("segment_family = 'cluster'").agg(F.sum("size")).first()[0] == subjects
+
+
 def test_no_raw_identifier_or_pii_value_reaches_silver_or_later(spark, demo_run, owned):
     cfg, _ = demo_run
     raw = Warehouse.of(cfg)
