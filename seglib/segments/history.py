@@ -162,12 +162,31 @@ def _merge_membership(spark: SparkSession, rows: DataFrame, location: str) -> No
     )
 
 
+def _earlier_layout(spark: SparkSession, declaration, location: str) -> bool:
+    """True for a table written by an earlier seglib with other keys (e.g. per-snapshot cluster membership): it is
+    replaced whole, and its earlier versions stay readable by time travel."""
+    missing = set(declaration.keys) - set(read_table(spark, location).columns)
+    if missing:
+        log.warning("%s has an earlier layout (no %s): replaced", declaration.qualified_name, sorted(missing))
+    return bool(missing)
+
+
 def _upsert(spark: SparkSession, tables: Warehouse, declaration, rows: DataFrame, merge) -> None:
     spec = tables.spec(declaration)
-    if table_exists(spark, spec.location):
-        merge(spark, rows, spec.location)
-    else:
+    if not table_exists(spark, spec.location):
         write_table(rows, spec, mode="overwrite")
+    elif _earlier_layout(spark, declaration, spec.location):
+        write_table(rows, spec, mode="overwrite", overwrite_schema=True)
+    else:
+        merge(spark, rows, spec.location)
+
+
+def _replace_snapshot(spark: SparkSession, tables: Warehouse, declaration, rows: DataFrame, as_of: date) -> None:
+    spec = tables.spec(declaration)
+    if table_exists(spark, spec.location) and _earlier_layout(spark, declaration, spec.location):
+        write_table(rows, spec, mode="overwrite", overwrite_schema=True)
+    else:
+        write_table(rows, spec, mode="overwrite", replace_where=f"snapshot_date = DATE'{as_of.isoformat()}'")
 
 
 def publish_segments(
@@ -192,14 +211,13 @@ def publish_segments(
         before = state_before(read_table(spark, history_location, version=history_version), as_of)
     membership = membership.localCheckpoint()  # read by four writes and the counts: computed once
     before = before.localCheckpoint()
-    snapshot = f"snapshot_date = DATE'{as_of.isoformat()}'"
-    write_table(definitions, tables.spec(DEFINITIONS), mode="overwrite", replace_where=snapshot)
-    write_table(profiles, tables.spec(PROFILES), mode="overwrite", replace_where=snapshot)
+    _replace_snapshot(spark, tables, DEFINITIONS, definitions, as_of)
+    _replace_snapshot(spark, tables, PROFILES, profiles, as_of)
     moved = 0
     if previous is not None:
         changes = transitions(before, membership, exclusive, as_of, previous, lineage).localCheckpoint()
         moved = changes.count()
-        write_table(changes, tables.spec(TRANSITIONS), mode="overwrite", replace_where=snapshot)
+        _replace_snapshot(spark, tables, TRANSITIONS, changes, as_of)
     _upsert(
         spark, tables, HISTORY, history_rows(before, membership, as_of, lineage),
         lambda s, rows, loc: _merge_history(s, rows, loc, as_of),
