@@ -81,7 +81,7 @@ class SegmentsConfig(StrictModel):
         "segments whose standardised centroids are at most this far apart.",
     )
     sparse_when: str | None = Field(
-        "events_90d < 3 and frequency_365d = 0",
+        "tenure_days < 14 and events_90d < 3",
         description="Rule expression (grammar of conf/segments.yaml) selecting subjects with too little data for the "
         "clustering: they are left out of the fit and assigned by the classifier; null = cluster everyone.",
     )

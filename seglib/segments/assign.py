@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
 from seglib.segments.profiles import meets_floor
-from seglib.segments.rules import FAMILY_COLUMN_PREFIX, assign_rule_segments
+from seglib.segments.rules import FAMILY_COLUMN_PREFIX, RuleValidationError, assign_rule_segments
 
 CLUSTER_FAMILY = "cluster"
 CLV_FAMILY = "clv_bracket"
@@ -86,7 +86,18 @@ def check_family_names(cfg: SeglibConfig, targets: list[str]) -> None:
     reserved = {CLUSTER_FAMILY, CLV_FAMILY, *[propensity_family(t) for t in targets]}
     clash = sorted(set(cfg.rules.families) & reserved)
     if clash:
-        raise ValueError(f"rules.families {clash}: these names are taken by model segment families {sorted(reserved)}")
+        raise RuleValidationError(
+            [f"rules.families {clash}: these names are taken by model segment families {sorted(reserved)}"]
+        )
+    for fname, family in cfg.rules.families.items():  # a rule's segment_id is its name's slug: one per segment
+        names = [r.name for r in family.rules] + ([family.fallback] if family.fallback else [])
+        ids: dict[str, str] = {}
+        for name in names:
+            sid = slug(name)
+            if not sid:
+                raise RuleValidationError([f"{fname}/{name}: the segment name has no letter or digit for an id"])
+            if ids.setdefault(sid, name) != name:
+                raise RuleValidationError([f"{fname}/{name}: same segment id {sid!r} as {ids[sid]!r}; rename one"])
 
 
 # ------------------------------------------------------------------------------------------------ the rule frame

@@ -13,11 +13,13 @@ from seglib.config.segments import SegmentsConfig
 from seglib.segments.assign import (
     Lineage,
     assign_segments,
+    check_family_names,
     config_hash,
     resolve_percentiles,
     rule_definitions,
     slug,
 )
+from seglib.segments.rules import RuleValidationError
 
 AS_OF = date(2026, 11, 1)
 LINEAGE = Lineage("run1", "abc", {"features/subject_features": 4}, {"seglib_clustering": "2"})
@@ -127,8 +129,13 @@ def test_rows_carry_the_snapshot_and_lineage(assigned):
 def test_a_rule_family_may_not_take_a_model_family_name(spark):
     cfg = SeglibConfig(rules=RuleSetConfig(families={"cluster": RULES.families["tags"]}))
     empty = spark.createDataFrame([], "subject_id string")
-    with pytest.raises(ValueError, match=r"rules.families \['cluster'\]"):
+    with pytest.raises(RuleValidationError, match=r"rules.families \['cluster'\]"):
         assign_segments(cfg, AS_OF, datetime(2026, 11, 1), empty, empty, empty, empty, empty, LINEAGE, [])
+    twins = FamilyConfig(
+        exclusive=True, rules=[RuleConfig(name="At-risk", when="x > 1"), RuleConfig(name="At risk", when="x < 0")]
+    )
+    with pytest.raises(RuleValidationError, match="same segment id 'at_risk' as 'At-risk'"):
+        check_family_names(SeglibConfig(rules=RuleSetConfig(families={"f": twins})), [])
 
 
 def test_definitions_resolve_percentiles_and_hash_the_rule():
