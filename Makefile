@@ -52,22 +52,18 @@ $(DEMO_KEY):
 	@mkdir -p .seglib && umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > $@
 	@echo "generated a local demo pseudonymization key in $@ (git-ignored; never use it in production)"
 
-# Two consecutive weekly snapshots of the generator's world (it ends on generator.end_date, 2026-11-01). The world is
-# generated and ingested first, as of its last day (a replayed ingest treats later rows as future ones), then each
-# snapshot is published in order: the first trains every model, the second scores with the champions and refits the
-# clustering, so the segment history and transitions have something to say. Last, one segment as a consumer sees it.
-# The demo's warehouse (conf/base.yaml: .seglib/warehouse) is rebuilt each time; the MLflow store next to it is kept.
+# Two consecutive weekly snapshots of the generator's world (it ends on generator.end_date, 2026-11-01), in one process
+# (`seg run --then`): the world is generated and ingested as of the last snapshot, then 2026-10-25 trains every model
+# and publishes, and 2026-11-01 scores with the champions, refits the clustering and publishes again, so the segment
+# history and transitions have something to say. Last, one segment as a consumer sees it. The demo's warehouse
+# (conf/base.yaml: .seglib/warehouse) is rebuilt each time (segment history only moves forward); MLflow's store is kept.
 DEMO_FIRST ?= 2026-10-25
 DEMO_SECOND ?= 2026-11-01
-SEG_DEMO = $(BIN)/seg
 demo: install $(DEMO_KEY)
-	rm -rf .seglib/warehouse  # a new world each time: segment history only moves forward
+	rm -rf .seglib/warehouse
 	export SEGLIB_PSEUDONYM_KEY=$${SEGLIB_PSEUDONYM_KEY:-$$(cat $(DEMO_KEY))}; set -e; \
-	  $(SEG_DEMO) generate --config conf/local.yaml $(DEMO_ARGS); \
-	  $(SEG_DEMO) ingest --config conf/local.yaml --full-refresh --as-of $(DEMO_SECOND) $(DEMO_ARGS); \
-	  $(SEG_DEMO) run --config conf/local.yaml --as-of $(DEMO_FIRST) $(DEMO_ARGS); \
-	  $(SEG_DEMO) run --config conf/local.yaml --as-of $(DEMO_SECOND) --score-only $(DEMO_ARGS); \
-	  $(SEG_DEMO) show --config conf/local.yaml --segment "At-risk" --limit 5
+	  $(BIN)/seg run --config conf/local.yaml --generate --as-of $(DEMO_FIRST) --then $(DEMO_SECOND) $(DEMO_ARGS); \
+	  $(BIN)/seg show --config conf/local.yaml --segment "At-risk" --limit 5
 
 # pytest-xdist, one test file per worker at a time (module fixtures built once), in collection order: the end-to-end
 # spark-submit run, the longest, is collected second and starts at once. Two workers: a third (the e2e worker only

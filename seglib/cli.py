@@ -80,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--generate", action="store_true", help="generate synthetic raw data first")
             p.add_argument(
+                "--then",
+                dest="then",
+                type=date.fromisoformat,
+                action="append",
+                default=[],
+                metavar="YYYY-MM-DD",
+                help="publish later snapshots too, in order, in this process (repeatable): raw data is generated and "
+                "ingested as of the last one; they score with the champions the first snapshot trained",
+            )
+            p.add_argument(
                 "--score-only",
                 action="store_true",
                 help="score the snapshot with the registered propensity and CLV champions instead of retraining them "
@@ -170,9 +180,19 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
             "segments",
         ),
     }[cmd]
+    later = sorted(getattr(args, "then", []) or [])
+    if later:
+        if later[0] <= ctx.as_of:
+            print(f"seg run: --then {later[0]} is not after the snapshot {ctx.as_of}", file=sys.stderr)
+            return 2
+        return _run_snapshots(spark, cfg, args, ctx, stages, later)
     result = pipeline.run(spark, cfg, ctx, stages, full_refresh=getattr(args, "full_refresh", False))
+    return _report(spark, cfg, cmd, result)
+
+
+def _report(spark, cfg: SeglibConfig, cmd: str, result) -> int:
+    """Print the run's summary; 1 when a part could not be published (a scheduler must see it), else 0."""
     print(render_summary(spark, cfg, result))
-    # The rest was published, but a scheduler must see that a part was not.
     problems = [f"propensity {p.target}: no champion, not scored" for p in result.propensity if not p.scored_version]
     if result.clv is not None and (result.clv.refused or not result.clv.scored_version):
         problems.append("clv: " + ("new fit refused" if result.clv.refused else "no champion, not scored"))
@@ -180,6 +200,27 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
         print(f"seg {cmd}: {'; '.join(problems)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run_snapshots(spark, cfg: SeglibConfig, args, first, stages: tuple[str, ...], later: list[date]) -> int:
+    """``seg run --as-of A --then B ...``: consecutive snapshots in one process. Generation and ingest run once, as
+    of the last snapshot (ingest as of an earlier day would quarantine the later rows as future ones); then each
+    snapshot, in order, builds its features and publishes; the later ones score with the first one's champions."""
+    from seglib import pipeline
+
+    last = pipeline.RunContext.create(later[-1], args.run_id and f"{args.run_id}-ingest")
+    loading = tuple(s for s in stages if s in ("generate", "ingest"))
+    worst = _report(spark, cfg, "run", pipeline.run(spark, cfg, last, loading, full_refresh=args.full_refresh))
+    scoring = {"propensity": "propensity_score", "clv": "clv_score"}
+    for index, day in enumerate([first.as_of, *later]):
+        ctx = (
+            first
+            if index == 0 and not args.run_id
+            else pipeline.RunContext.create(day, args.run_id and f"{args.run_id}-{day.isoformat()}")
+        )
+        publishing = tuple(scoring.get(s, s) if index else s for s in stages if s not in ("generate", "ingest"))
+        worst = max(worst, _report(spark, cfg, "run", pipeline.run(spark, cfg, ctx, publishing)))
+    return worst
 
 
 def _forget(spark, cfg: SeglibConfig, ctx, args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ from seglib.modeling.personas import (
 from seglib.segments.min_size import apply_plan, plan_min_size
 from seglib.segments.publish import cluster_membership, profiles_frame, write_cluster_snapshot
 from seglib.segments.stable_ids import SegmentMatch, previous_segments, stable_segment_ids
-from seglib.tables import Warehouse
+from seglib.tables import Warehouse, table
 
 if TYPE_CHECKING:  # pragma: no cover
     from seglib.pipeline import RunContext
@@ -243,6 +243,9 @@ def place_sparse(
     if unknown:
         raise ValueError(f"segments.classifier.features not in the feature table: {unknown}")
     fit, logged = None, {"model_name": None, "model_version": None}
+    if sparse.isEmpty():  # nobody to place: no classifier to train or register
+        empty = SparsePlacement({}, False, "no sparse subject in the snapshot", None, None, {})
+        return sparse.sparkSession.createDataFrame([], table("models", "cluster_assignments").schema), empty
     if seg.classifier.enabled:
         # A feature without a value among the clustered subjects cannot be imputed: left out (one aggregation).
         present = features.agg(*[F.count(c).alias(c) for c in columns]).first().asDict()

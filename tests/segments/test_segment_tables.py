@@ -47,6 +47,14 @@ def _expected_history(spark):
     return spark.createDataFrame(EXPECTED_HISTORY, schema)
 
 
+def _assert_clean_history(spark, tables):
+    """The history of one clean run of each snapshot, whatever happened in between."""
+    expected = _expected_history(spark)
+    assert_df_equality(
+        _history(spark, tables), expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True
+    )
+
+
 def _membership_keys(spark, tables, version=None):
     return sorted(
         tuple(r)
@@ -69,13 +77,7 @@ def two_snapshots(spark, tmp_path_factory):
 
 def test_history_is_scd2_per_subject_family_and_segment_after_a_rerun(spark, two_snapshots):
     tables, _, _ = two_snapshots
-    assert_df_equality(
-        _history(spark, tables),
-        _expected_history(spark),
-        ignore_row_order=True,
-        ignore_nullable=True,
-        ignore_metadata=True,
-    )
+    _assert_clean_history(spark, tables)
     # Rows opened by snapshot 2 carry its run; rows continuing from snapshot 1 keep the run that opened them.
     runs = {
         (r.subject_id, r.segment_id): r.run_id for r in _read(spark, tables, "segment_membership_history").collect()
@@ -146,13 +148,7 @@ def test_a_run_killed_half_way_leaves_readable_tables_and_a_rerun_completes(spar
     # The re-run of snapshot 2 completes, with the history of a clean run.
     publish(spark, tables, DAY2, "r2")
     assert _membership_keys(spark, tables) == sorted(SNAPSHOTS[DAY2])
-    assert_df_equality(
-        _history(spark, tables),
-        _expected_history(spark),
-        ignore_row_order=True,
-        ignore_nullable=True,
-        ignore_metadata=True,
-    )
+    _assert_clean_history(spark, tables)
     assert first.table_versions["segments/segment_membership"] == 0
 
 
