@@ -201,7 +201,7 @@ def publish_segments(
     published_at,
 ) -> Publication:
     """Write the snapshot's five segment tables, then its publication row (the commit order is the recovery story:
-    see the module docstring)."""
+    see the module docstring). ``membership`` is read by several writes: pass it cached or checkpointed."""
     previous, _ = latest_publications(spark, tables, as_of)
     history_location = tables.location(HISTORY)
     history_version = current_version(spark, history_location)
@@ -209,8 +209,7 @@ def publish_segments(
         before = spark.createDataFrame([], HISTORY.schema)
     else:  # pinned: the MERGE below rewrites the table this plan reads
         before = state_before(read_table(spark, history_location, version=history_version), as_of)
-    membership = membership.localCheckpoint()  # read by four writes and the counts: computed once
-    before = before.localCheckpoint()
+    before = before.localCheckpoint()  # read by the transitions and the history rows
     _replace_snapshot(spark, tables, DEFINITIONS, definitions, as_of)
     _replace_snapshot(spark, tables, PROFILES, profiles, as_of)
     moved = 0
