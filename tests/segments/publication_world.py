@@ -42,10 +42,21 @@ def lineage(run: str) -> Lineage:
     return Lineage(run, "cfg0", {"features/subject_features": 3}, {"seglib_clustering": "1"})
 
 
-def membership(spark: SparkSession, day: date, run: str, rows=None) -> DataFrame:
-    """segment_membership rows of one snapshot in the declared schema."""
+def membership(spark: SparkSession, day: date, run: str, rows=None, small: frozenset = frozenset()) -> DataFrame:
+    """segment_membership rows of one snapshot in the declared schema; segments in ``small`` below the minimum size."""
     values = [
-        (s, day, f, "rule" if f == "playbook" else "tag", sid, sid.replace("_", " ").title(), "rule", None, None, True)
+        (
+            s,
+            day,
+            f,
+            "rule" if f == "playbook" else "tag",
+            sid,
+            sid.replace("_", " ").title(),
+            "rule",
+            None,
+            None,
+            sid not in small,
+        )
         for s, f, sid in (rows if rows is not None else SNAPSHOTS[day])
     ]
     schema = (
@@ -60,13 +71,13 @@ def membership(spark: SparkSession, day: date, run: str, rows=None) -> DataFrame
     return df.select(*[c.name for c in table("segments", "segment_membership").columns])
 
 
-def publish(spark: SparkSession, tables: Warehouse, day: date, run: str, rows=None):
+def publish(spark: SparkSession, tables: Warehouse, day: date, run: str, rows=None, small=frozenset()):
     empty = {d: spark.createDataFrame([], d.schema) for d in (DEFINITIONS, PROFILES)}
     return publish_segments(
         spark,
         tables,
         day,
-        membership(spark, day, run, rows),
+        membership(spark, day, run, rows, small),
         empty[DEFINITIONS],
         empty[PROFILES],
         EXCLUSIVE,

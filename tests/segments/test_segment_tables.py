@@ -201,3 +201,17 @@ def test_seg_show_lists_segments_prints_members_and_reads_an_older_version(spark
     ]
     with pytest.raises(SeglibError, match="no segment named or with id 'Nope'"):
         show_segments(spark, cfg, None, "Nope", None, 20)
+
+
+def test_seg_show_withholds_the_members_of_a_segment_below_the_minimum_size(spark, tmp_path):
+    from seglib.config import SeglibConfig, WarehouseConfig
+    from seglib.segments.show import show_segments
+
+    tables = Warehouse(str(tmp_path / "wh"))
+    publish(spark, tables, DAY1, "r1", small=frozenset({"other"}))
+    cfg = SeglibConfig(warehouse=WarehouseConfig(path=tables.root))
+    assert show_segments(spark, cfg, None, "other", None, 20).splitlines() == [
+        "playbook / other 'Other': 1 subjects (snapshot 2026-11-01)",
+        "members withheld: the segment is below segments.min_segment_size/min_segment_share (k-anonymity)",
+    ]
+    assert "below minimum size" in show_segments(spark, cfg, None, None, "playbook", 20)
