@@ -535,7 +535,7 @@ def run(
     Regenerated raw tables replace the previous synthetic world, so ingest after ``generate`` is a full refresh.
     """
     from seglib.run_lock import warehouse_lock
-    from seglib.tracking import log_features_result, log_ingest_report, mlflow_run
+    from seglib.tracking import log_features_result, log_ingest_report, log_segments_result, mlflow_run
 
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
@@ -558,6 +558,7 @@ def run(
             result.cluster = stage_cluster(spark, cfg, ctx)
         if "segments" in stages:
             result.segments = stage_segments(spark, cfg, ctx)
+            log_segments_result(result.segments)
     return result
 
 

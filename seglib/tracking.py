@@ -104,6 +104,24 @@ def log_features_result(result) -> None:
         )
 
 
+def log_segments_result(result) -> None:
+    """The publication in the active run: sizes per family and segment, the rule percentiles it resolved, and the
+    Delta version of each segment table (the run can be read back by time travel)."""
+    import mlflow
+
+    mlflow.log_metrics({"segments.subjects": float(result.subjects), "segments.transitions": float(result.transitions)})
+    mlflow.log_dict(
+        {
+            "snapshot_date": result.snapshot_date.isoformat(),
+            "previous_snapshot_date": result.previous_snapshot_date and result.previous_snapshot_date.isoformat(),
+            "table_versions": result.table_versions,
+            "percentiles": result.percentiles,
+            "segments": result.sizes,
+        },
+        "segments/publication.json",
+    )
+
+
 def _selection_plot(result: ClusteringResult, path: Path) -> Path:
     import matplotlib
 
