@@ -229,22 +229,15 @@ def _union(frames: list[DataFrame]) -> DataFrame | None:
     return out
 
 
-def segment_sizes(rows: DataFrame, min_size: int, min_share: float) -> DataFrame:
-    """Per family and segment: size, share of the family's subjects and meets_min_size (small: one row a segment)."""
+def with_size_flags(rows: DataFrame, min_size: int, min_share: float) -> DataFrame:
+    """meets_min_size on every row, from its segment's size and its family's subject count (one row a segment)."""
     sizes = rows.groupBy("segment_family", "segment_id").agg(F.count(F.lit(1)).alias("size"))
     subjects = rows.groupBy("segment_family").agg(F.countDistinct("subject_id").alias("family_subjects"))
-    return sizes.join(subjects, "segment_family").select(
+    flags = sizes.join(subjects, "segment_family").select(
         "segment_family",
         "segment_id",
-        "size",
-        F.round(F.col("size") / F.col("family_subjects"), 4).alias("share"),
         meets_floor(F.col("size"), F.col("family_subjects"), min_size, min_share).alias("meets_min_size"),
     )
-
-
-def with_size_flags(rows: DataFrame, min_size: int, min_share: float) -> DataFrame:
-    """meets_min_size on every row, from its segment's size and its family's subject count."""
-    flags = segment_sizes(rows, min_size, min_share).select("segment_family", "segment_id", "meets_min_size")
     return rows.join(F.broadcast(flags), ["segment_family", "segment_id"])
 
 
@@ -292,12 +285,6 @@ def assign_segments(
     declared = [c.name for c in table("segments", "segment_membership").columns]
     out = rows.select(*[constants[c].alias(c) if c in constants else F.col(c) for c in declared])
     return Assignment(out, percentiles)
-
-
-def empty_like(spark: SparkSession, layer: str, name: str) -> DataFrame:
-    from seglib.tables import table
-
-    return spark.createDataFrame([], table(layer, name).schema)
 
 
 # ------------------------------------------------------------------------------------------------ definitions

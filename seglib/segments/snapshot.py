@@ -203,7 +203,9 @@ def publish_snapshot(
     )
     placement = None
     if sparse is not None:
-        placed, placement = place_sparse(cfg, ctx, rows, features, sparse, {match.ids[c]: names[c] for c in names})
+        cluster_model = f"{model['model_name']} v{model['model_version']}"
+        segment_names = {match.ids[c]: names[c] for c in names}
+        placed, placement = place_sparse(cfg, ctx, rows, features, sparse, segment_names, cluster_model)
         rows = rows.unionByName(placed)
     profiles = profiles_frame(
         spark, personas, stats.population_mean, ctx.as_of, model["model_name"], model["model_version"], ctx.run_id
@@ -230,10 +232,11 @@ def place_sparse(
     features: DataFrame,
     sparse: DataFrame,
     names: dict[str, str],
+    cluster_model: str,
 ) -> tuple[DataFrame, SparsePlacement]:
     """Train the segment classifier on the clustered subjects' published segments (features -> segment_id), register
-    it, and place the sparse subjects: its prediction when confident enough, else the fallback segment. Returns the
-    sparse subjects' cluster_assignments rows and what happened."""
+    it (``cluster_model`` names the model whose segments it learned), and place the sparse subjects: its prediction
+    when confident enough, else the fallback segment. Returns their cluster_assignments rows and what happened."""
     from seglib.modeling.segment_classifier import classify_sparse, fit_segment_classifier
     from seglib.tracking import log_segment_classifier
 
@@ -254,8 +257,7 @@ def place_sparse(
             features.select("subject_id", *columns), "subject_id"
         )
         fit = fit_segment_classifier(labelled, columns, seg.classifier)
-        cluster_model = clustered.select("model_name", "model_version").first()
-        logged = log_segment_classifier(cfg, fit, f"{cluster_model[0]} v{cluster_model[1]}" if cluster_model else "")
+        logged = log_segment_classifier(cfg, fit, cluster_model)
         log.info("segment classifier: holdout %s -> %s", fit.metrics, fit.reason)
     threshold = seg.classifier.confidence_threshold
     predicted = classify_sparse(fit, sparse.select("subject_id", *columns), threshold, seg.fallback_segment_id)
