@@ -21,6 +21,11 @@ log = logging.getLogger("seglib")
 
 # Failures caused by input, config or environment: one line on stderr, exit 2 (see seglib.errors).
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, SeglibError)
+# Exit codes: 0 everything applicable was published; 2 a user error (input, config, environment; also a family
+# marked required that cannot be produced) and nothing more was done; 3 published, but a model family was skipped
+# (it could not be trained or scored on this data: the run summary, MLflow and segment_publications say why);
+# 1 a bug (a traceback).
+EXIT_PARTIAL = 3
 
 
 def _add_common(parser: argparse.ArgumentParser, snapshot: bool = True) -> None:
@@ -191,15 +196,12 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
 
 
 def _report(spark, cfg: SeglibConfig, cmd: str, result) -> int:
-    """Print the run's summary; 1 when a part could not be published (a scheduler must see it), else 0."""
+    """Print the run's summary and one line per family it could not produce; EXIT_PARTIAL when a family that applies
+    to the data was skipped (a scheduler must see it), else 0 (a family the data cannot have is reported only)."""
     print(render_summary(spark, cfg, result))
-    problems = [f"propensity {p.target}: no champion, not scored" for p in result.propensity if not p.scored_version]
-    if result.clv is not None and (result.clv.refused or not result.clv.scored_version):
-        problems.append("clv: " + ("new fit refused" if result.clv.refused else "no champion, not scored"))
-    if problems:
-        print(f"seg {cmd}: {'; '.join(problems)}", file=sys.stderr)
-        return 1
-    return 0
+    for c in result.skipped:
+        print(f"seg {cmd}: {c.family} {c.status.replace('_', ' ')}: {c.reason}", file=sys.stderr)
+    return EXIT_PARTIAL if result.partial else 0
 
 
 def _run_snapshots(spark, cfg: SeglibConfig, args, first, stages: tuple[str, ...], later: list[date]) -> int:
@@ -272,9 +274,7 @@ def render_summary(spark, cfg: SeglibConfig, result) -> str:
                 f"{p.alias}"
             )
         if p.scored_version is None:
-            lines.append(f"propensity {p.target}: NOT scored: {p.model_name} has no champion (every version failed "
-                         "propensity.champion_gate)")  # fmt: skip
-            continue
+            continue  # said with the skipped families
         lines.append(
             f"propensity {p.target}: scored by {p.model_name} v{p.scored_version}; tiers "
             + ", ".join(f"{t}={n}" for t, n in sorted(p.tier_sizes.items()))
@@ -289,14 +289,11 @@ def render_summary(spark, cfg: SeglibConfig, result) -> str:
                 f"actual {v.holdout['actual_total']:.0f} purchases ({v.holdout['relative_error']:+.1%}), per-subject "
                 f"r = {v.holdout['correlation']:.3f}, MAE {v.holdout['mae']:.3f}; v{v.trained_version} -> {v.alias}"
             )
-        if v.refused:
-            lines.append(f"clv: the new fit was REFUSED, nothing registered: {v.refused}")
-        lines.append(
-            f"clv: scored by {v.model_name} v{v.scored_version}; brackets "
-            + ", ".join(f"{b}={n}" for b, n in sorted(v.bracket_sizes.items()))
-            if v.scored_version
-            else f"clv: NOT scored: {v.model_name} has no champion"
-        )
+        if v.scored_version:
+            lines.append(
+                f"clv: scored by {v.model_name} v{v.scored_version}; brackets "
+                + ", ".join(f"{b}={n}" for b, n in sorted(v.bracket_sizes.items()))
+            )
         shown.append("models/clv_predictions")
     if result.cluster is not None:
         c = result.cluster
@@ -330,6 +327,8 @@ def render_summary(spark, cfg: SeglibConfig, result) -> str:
             name = row["segment_name"][:34]
             lines.append(f"{row['segment_family']:<20} {name:<34} {row['size']:>7} {row['share']:>7.1%}{flag}")
         shown += [f"segments/{name}" for name in s.tables]
+    for c in result.skipped:
+        lines.append(f"{c.family}: {c.status.replace('_', ' ').upper()}: {c.reason}")
     lines.append("tables:")
     lines += [f"  {name:<28} {wh.location(name)}" for name in shown]
     lines.append(f"mlflow: {tracking_uri(cfg)}")

@@ -21,3 +21,13 @@ class RunLockedError(SeglibError):
 
 class ErasureError(SeglibError):
     """An erasure could not reach a table it must erase from: nothing is reported as done."""
+
+
+class UntrainableError(SeglibError):
+    """A model family cannot be trained on this data (too few labels or subjects, an input it needs is absent, a
+    refused fit): the run skips the family, unless config marks it ``required``."""
+
+
+class RequiredFamilyError(SeglibError):
+    """A family marked ``required: true`` in config cannot be produced on this data: the run fails instead of
+    publishing the other families without it."""

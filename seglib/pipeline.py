@@ -21,7 +21,8 @@ from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
 from seglib.delta_io import current_version, read_table, table_exists, write_table
-from seglib.errors import MissingInputError
+from seglib.errors import MissingInputError, RequiredFamilyError, UntrainableError
+from seglib.modeling.feasibility import CLUSTER_FAMILY, CLV_FAMILY, FamilyCheck, propensity_family
 from seglib.tables import RAW_INPUTS, Warehouse, table, tables_in
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class PropensityTargetResult:
     holdout: dict[str, float]  # holdout metrics of the GBT and the baseline (prefixed gbt_/baseline_)
     tiers: dict[str, float]
     tier_sizes: dict[str, int]
+    skipped: FamilyCheck | None = None  # why the target was not trained (or not scored), None when it was
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ class SegmentsResult:
 
 @dataclass
 class RunResult:
-    """What a run did, stage by stage (None: the stage did not run)."""
+    """What a run did, stage by stage (None: the stage did not run), and the model families it could not produce."""
 
     context: RunContext
     generate: GenerateResult | None = None
@@ -138,6 +140,13 @@ class RunResult:
     clv: ClvResult | None = None
     cluster: ClusterResult | None = None
     segments: SegmentsResult | None = None
+    skipped: list[FamilyCheck] = field(default_factory=list)  # skipped or not applicable, with the reason
+
+    @property
+    def partial(self) -> bool:
+        """True when a family that applies to this data was not trained or not published (schedulers alert on it;
+        a family the data cannot have, ``not_applicable``, does not count)."""
+        return any(c.status == "skipped" for c in self.skipped)
 
 
 # ---------------------------------------------------------------------------------------------------- stages
@@ -200,14 +209,24 @@ def read_features(spark: SparkSession, cfg: SeglibConfig, as_of: date) -> DataFr
 
 
 def stage_propensity(
-    spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, train: bool = True, score: bool = True
+    spark: SparkSession,
+    cfg: SeglibConfig,
+    ctx: RunContext,
+    train: bool = True,
+    score: bool = True,
+    checks: dict[str, FamilyCheck] | None = None,
 ) -> list[PropensityTargetResult]:
     """Per target: train a cross-validated GBT and a logistic baseline on labelled past cut-offs, judge both on a
     later held-out cut-off, register the winner (champion only through the gate); then score the snapshot with the
-    champion into models/propensity_scores (one commit per snapshot and target)."""
+    champion into models/propensity_scores (one commit per snapshot and target).
+
+    ``checks`` (family -> feasibility, see seglib.modeling.feasibility): a target found untrainable is not trained,
+    one whose inputs the data lacks is neither trained nor scored. A target whose training fails on its labels
+    (PropensityError) is skipped the same way unless it is ``required``; a skipped target is still scored by its
+    champion when one exists."""
     from seglib.features import build_feature_set
     from seglib.modeling import propensity as P
-    from seglib.tracking import load_by_alias, log_propensity, log_propensity_tiers, propensity_model_name
+    from seglib.tracking import load_by_alias, log_propensity_tiers, propensity_model_name
 
     pcfg = cfg.propensity
     silver = read_silver(spark, cfg) if train else {}
@@ -230,25 +249,21 @@ def stage_propensity(
         model_name = propensity_model_name(cfg, name)
         trained = alias = kind = None
         holdout: dict[str, float] = {}
-        if train:
-            cutoffs = P.cutoffs_for(ctx.as_of, target, pcfg)
-            columns = list(pcfg.features)
-            if not leakage_checked:  # once per run: every target reads the same feature builds
-                latest = cutoffs.training[-1]
-                P.check_no_leakage(features_at, silver, latest, columns, cached_features(latest))
-                leakage_checked = True
-            plans = cfg.features.demographics.plan_order
-            frames = [
-                P.labelled_snapshot(cached_features(c), target, pcfg, silver, c, columns, plans)
-                for c in (*cutoffs.training, cutoffs.holdout)
-            ]
-            train_set = reduce(DataFrame.unionByName, frames[:-1])
-            holdout_set = frames[-1].persist()
-            fit = P.fit_target(name, train_set, holdout_set, cutoffs, pcfg)
-            holdout_set.unpersist()
-            logged = log_propensity(cfg, ctx, fit, model_name)
-            trained, alias, kind = logged["model_version"], logged["alias"], fit.model_kind
-            holdout = {**fit.gbt.flat("gbt_"), **fit.baseline.flat("baseline_")}
+        check = (checks or {}).get(propensity_family(name))
+        skipped = check if check is not None and check.status != "ok" else None
+        if skipped is not None and skipped.status == "not_applicable":
+            results.append(PropensityTargetResult(name, model_name, None, None, None, None, {}, {}, {}, skipped))
+            continue
+        if train and skipped is None:
+            try:
+                trained, alias, kind, holdout = _train_propensity(cfg, ctx, name, target, model_name, features_at,
+                                                                  cached_features, silver, leakage_checked)  # fmt: skip
+            except P.PropensityError as e:
+                if target.required:
+                    raise RequiredFamilyError(f"propensity {name} is required: {e}") from e
+                skipped = FamilyCheck(propensity_family(name), "skipped", f"{name}: {e}")
+                log.warning("propensity %s: training skipped: %s", name, e)
+            leakage_checked = True
         tiers: dict[str, float] = {}
         sizes: dict[str, int] = {}
         scored_version = None
@@ -256,9 +271,17 @@ def stage_propensity(
             try:
                 model, inputs, scored_version = load_by_alias(model_name)
             except LookupError as e:  # the first version failed the gate: nothing is fit to publish yet
-                log.error("propensity %s NOT scored: %s (see the gate's reason above)", name, e)
-                results.append(PropensityTargetResult(name, model_name, trained, alias, None, kind, holdout, {}, {}))
+                log.error("propensity %s NOT scored: %s", name, e)
+                results.append(
+                    PropensityTargetResult(
+                        name, model_name, trained, alias, None, kind, holdout, {}, {},
+                        skipped or FamilyCheck(propensity_family(name), "skipped",
+                                               f"{name}: not scored, {model_name} has no champion (every version "
+                                               "failed propensity.champion_gate)"),
+                    )
+                )  # fmt: skip
                 continue
+
             raw = P.scored(model, snapshot.select("subject_id", *inputs)).select("subject_id", P.SCORE, P.RAW_SCORE)
             raw.persist()  # read by the quantiles, the tier profiles and the write
             tiers = P.tier_thresholds(raw, pcfg)
@@ -286,10 +309,53 @@ def stage_propensity(
             sizes = {p["tier"]: p["subjects"] for p in profiles}
             log.info("propensity %s scored by %s v%s: tiers %s (thresholds %s)", name, model_name,
                      scored_version, sizes, tiers)  # fmt: skip
+        if skipped is not None:
+            skipped = FamilyCheck(skipped.family, skipped.status,
+                                  f"{skipped.reason}; scored by the champion v{scored_version}")  # fmt: skip
         results.append(
-            PropensityTargetResult(name, model_name, trained, alias, scored_version, kind, holdout, tiers, sizes)
+            PropensityTargetResult(
+                name, model_name, trained, alias, scored_version, kind, holdout, tiers, sizes, skipped
+            )
         )
     return results
+
+
+def _train_propensity(
+    cfg: SeglibConfig,
+    ctx: RunContext,
+    name: str,
+    target,
+    model_name: str,
+    features_at,
+    cached_features,
+    silver: dict[str, DataFrame],
+    leakage_checked: bool,
+) -> tuple[str, str, str, dict[str, float]]:
+    """Label the target's cut-offs, fit, judge on the holdout, log and register: (version, alias, model kind,
+    holdout metrics). The leakage check runs first, once per run (every target reads the same feature builds)."""
+    from seglib.modeling import propensity as P
+    from seglib.tracking import log_propensity
+
+    pcfg = cfg.propensity
+    cutoffs = P.cutoffs_for(ctx.as_of, target, pcfg)
+    columns = list(pcfg.features)
+    if not leakage_checked:
+        latest = cutoffs.training[-1]
+        P.check_no_leakage(features_at, silver, latest, columns, cached_features(latest))
+    plans = cfg.features.demographics.plan_order
+    frames = [
+        P.labelled_snapshot(cached_features(c), target, pcfg, silver, c, columns, plans)
+        for c in (*cutoffs.training, cutoffs.holdout)
+    ]
+    train_set = reduce(DataFrame.unionByName, frames[:-1])
+    holdout_set = frames[-1].persist()
+    try:
+        fit = P.fit_target(name, train_set, holdout_set, cutoffs, pcfg)
+    finally:
+        holdout_set.unpersist()
+    logged = log_propensity(cfg, ctx, fit, model_name)
+    holdout = {**fit.gbt.flat("gbt_"), **fit.baseline.flat("baseline_")}
+    return logged["model_version"], logged["alias"], fit.model_kind, holdout
 
 
 def _train_clv(cfg: SeglibConfig, orders: DataFrame, summary: DataFrame, as_of: date):
@@ -384,6 +450,10 @@ def stage_clv(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, train: bo
     return ClvResult(name, trained, alias, scored_version, refused, holdout, by_frequency, params, thresholds, sizes)
 
 
+# Fewer subjects than this per cluster of clustering.k_min: no clustering is fitted (nothing to learn segments from).
+MIN_SUBJECTS_PER_CLUSTER = 10
+
+
 def split_sparse(features: DataFrame, sparse_when: str | None) -> tuple[DataFrame, DataFrame | None]:
     """(subjects to cluster, subjects with too little data for it): segments.sparse_when, a rule expression."""
     if sparse_when is None:
@@ -404,6 +474,12 @@ def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> Cl
     from seglib.tracking import log_clustering, log_truth_scores
 
     features, sparse = split_sparse(read_features(spark, cfg, ctx.as_of), cfg.segments.sparse_when)
+    subjects, least = features.count(), MIN_SUBJECTS_PER_CLUSTER * cfg.clustering.k_min
+    if subjects < least:
+        raise UntrainableError(
+            f"cluster: {subjects} subjects to cluster at {ctx.as_of} (segments.sparse_when left out); at least "
+            f"{MIN_SUBJECTS_PER_CLUSTER} per cluster of clustering.k_min needed"
+        )
     result = fit_clustering(features, cfg.clustering)
     logged = log_clustering(cfg, ctx, result)
     model, feature_cols, published_by = publishing_model(cfg, result.model, result.feature_cols, logged)
@@ -441,10 +517,14 @@ def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> Cl
     )
 
 
-def stage_segments(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> SegmentsResult:
+def stage_segments(
+    spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, skipped: Sequence[FamilyCheck] = ()
+) -> SegmentsResult:
     """Combine the snapshot's rule segments, cluster segments, propensity tiers and CLV brackets into the published
     segment tables (membership, history, transitions, definitions, profiles), every row with its lineage. Each input
-    is read at one pinned Delta version, recorded in the lineage."""
+    is read at one pinned Delta version, recorded in the lineage. A model family with no rows for the snapshot
+    (``skipped`` says why, and is recorded in segment_publications) is published without: the rules need only the
+    features."""
     from seglib.segments import assign as A
     from seglib.segments.history import PUBLICATIONS, publish_segments
     from seglib.segments.profiles import segment_profiles
@@ -468,10 +548,13 @@ def stage_segments(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> S
     features = pinned("features/subject_features")
     if features is not None:
         A.check_rules(cfg, features, targets)
-    clusters = pinned("models/cluster_assignments")
-    if features is None or clusters is None or clusters.isEmpty():
-        raise MissingInputError(f"no features or cluster segments for snapshot {ctx.as_of}: run `seg cluster` (or "
-                                "`seg run`) for it first")  # fmt: skip
+    if features is None or features.isEmpty():
+        raise MissingInputError(f"no features for snapshot {ctx.as_of}: run `seg features` (or `seg run`) for it "
+                                "first")  # fmt: skip
+    clusters = or_empty(pinned("models/cluster_assignments"), "models/cluster_assignments")
+    if clusters.isEmpty() and not any(c.family == CLUSTER_FAMILY for c in skipped):
+        log.warning("segments of %s: no cluster segments for the snapshot (run `seg cluster`): published without "
+                    "the cluster family", ctx.as_of)  # fmt: skip
     scores = or_empty(pinned("models/propensity_scores"), "models/propensity_scores")
     clv = or_empty(pinned("models/clv_predictions"), "models/clv_predictions")
     personas = or_empty(pinned("models/cluster_profiles"), "models/cluster_profiles")
@@ -496,8 +579,9 @@ def stage_segments(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> S
         segment_profiles(rows, events, orders, ctx.as_of, cfg.segments), rows, definitions_df, ctx.as_of, lineage
     )
     publication = publish_segments(
-        spark, wh, ctx.as_of, rows, definitions_df, profiles, A.exclusive_families(cfg, targets), lineage, ctx.now
-    )
+        spark, wh, ctx.as_of, rows, definitions_df, profiles, A.exclusive_families(cfg, targets), lineage, ctx.now,
+        skipped=[(c.family, c.status, c.reason) for c in skipped],
+    )  # fmt: skip
     sizes = [
         r.asDict()
         for r in read_table(spark, wh.location("segments/segment_profiles"))
@@ -535,7 +619,13 @@ def run(
     Regenerated raw tables replace the previous synthetic world, so ingest after ``generate`` is a full refresh.
     """
     from seglib.run_lock import warehouse_lock
-    from seglib.tracking import log_features_result, log_ingest_report, log_segments_result, mlflow_run
+    from seglib.tracking import (
+        log_features_result,
+        log_ingest_report,
+        log_segments_result,
+        log_skipped_families,
+        mlflow_run,
+    )
 
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
@@ -547,19 +637,83 @@ def run(
         if "ingest" in stages:
             result.ingest = stage_ingest(spark, cfg, ctx, full_refresh=full_refresh or "generate" in stages)
             log_ingest_report(result.ingest)
+        checks = check_families(spark, cfg, ctx, stages)  # before the expensive stages: a doomed family is known now
         if "features" in stages:
             result.features = stage_features(spark, cfg, ctx)
             log_features_result(result.features)
         if cfg.propensity.enabled and ("propensity" in stages or "propensity_score" in stages):
-            result.propensity = stage_propensity(spark, cfg, ctx, train="propensity" in stages, score=True)
+            result.propensity = stage_propensity(spark, cfg, ctx, train="propensity" in stages, checks=checks)
+            result.skipped += [p.skipped for p in result.propensity if p.skipped is not None]
         if cfg.clv.enabled and ("clv" in stages or "clv_score" in stages):
-            result.clv = stage_clv(spark, cfg, ctx, train="clv" in stages)
+            clv_check = checks.get(CLV_FAMILY)
+            if clv_check is not None and clv_check.status == "not_applicable":
+                result.skipped.append(clv_check)
+            else:
+                result.clv = stage_clv(spark, cfg, ctx, train="clv" in stages)
+                result.skipped += _clv_skipped(cfg, result.clv)
         if "cluster" in stages:
-            result.cluster = stage_cluster(spark, cfg, ctx)
+            try:
+                result.cluster = stage_cluster(spark, cfg, ctx)
+            except UntrainableError as e:
+                if cfg.clustering.required:
+                    raise RequiredFamilyError(f"the clustering is required: {e}") from e
+                log.warning("cluster family skipped: %s", e)
+                result.skipped.append(FamilyCheck(CLUSTER_FAMILY, "skipped", str(e)))
         if "segments" in stages:
-            result.segments = stage_segments(spark, cfg, ctx)
+            result.segments = stage_segments(spark, cfg, ctx, result.skipped)
             log_segments_result(result.segments)
+        log_skipped_families(result.skipped)
     return result
+
+
+def check_families(
+    spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, stages: Sequence[str]
+) -> dict[str, FamilyCheck]:
+    """Family -> whether it can be trained on this data (seglib.modeling.feasibility), for the families the run
+    trains; seconds of Spark work. A family marked ``required`` that cannot be trained fails the run here."""
+    from seglib.modeling.feasibility import check_clv, check_propensity_targets
+
+    training_propensity = cfg.propensity.enabled and "propensity" in stages
+    training_clv = cfg.clv.enabled and "clv" in stages
+    if not (training_propensity or training_clv):
+        return {}
+    silver = read_silver(spark, cfg)
+    found = [*(check_propensity_targets(silver, cfg, ctx.as_of) if training_propensity else ())]
+    if training_clv:
+        found.append(check_clv(silver, ctx.as_of))
+    failed = [c for c in found if c.status != "ok"]
+    for c in failed:
+        log.warning("%s %s: %s", c.family, c.status.replace("_", " "), c.reason)
+    required = [c.reason for c in failed if _required(cfg, c.family)]
+    if required:
+        raise RequiredFamilyError(f"required families cannot be trained on this data: {'; '.join(required)}")
+    return {c.family: c for c in found}
+
+
+def _required(cfg: SeglibConfig, family: str) -> bool:
+    if family == CLV_FAMILY:
+        return cfg.clv.required
+    if family == CLUSTER_FAMILY:
+        return cfg.clustering.required
+    targets = {propensity_family(name): t for name, t in cfg.propensity.targets.items()}
+    return family in targets and targets[family].required
+
+
+def _clv_skipped(cfg: SeglibConfig, clv: ClvResult) -> list[FamilyCheck]:
+    """The CLV family's skip, if any: a refused new fit (the champion, if any, still scored), or nothing scored."""
+    reasons = []
+    if clv.refused:
+        reasons.append(f"the new fit was refused ({clv.refused})")
+    if not clv.scored_version:
+        reasons.append(f"not scored: {clv.model_name} has no champion")
+    elif clv.refused:
+        reasons.append(f"scored by the champion v{clv.scored_version}")
+    if not reasons:
+        return []
+    reason = "clv: " + "; ".join(reasons)
+    if cfg.clv.required:
+        raise RequiredFamilyError(f"clv is required: {reason}")
+    return [FamilyCheck(CLV_FAMILY, "skipped", reason)]
 
 
 def snapshot_summary(spark: SparkSession, cfg: SeglibConfig, as_of: date) -> list[dict[str, Any]]:

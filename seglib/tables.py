@@ -594,6 +594,13 @@ SEGMENTS = (
             _c("config_hash", "string", "As in the published rows."),
             _c("input_versions", "map<string,bigint>", "As in the published rows."),
             _c("model_versions", "map<string,string>", "As in the published rows."),
+            _c(
+                "skipped_families",
+                "array<struct<family:string,status:string,reason:string>>",
+                "Model families this publication lacks and why: status skipped (could not be trained or scored on "
+                "this data; the run exited 3) or not_applicable (the data lacks an input the family needs). Empty "
+                "when every family was published.",
+            ),
         ),
         keys=("snapshot_date", "run_id"),
     ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,6 +120,18 @@ def log_segments_result(result) -> None:
         },
         "segments/publication.json",
     )
+
+
+def log_skipped_families(skipped) -> None:
+    """The families the run could not produce (FamilyCheck: family, status, reason) as tags and one JSON artifact,
+    so a run's record says what it left out and why."""
+    import mlflow
+
+    mlflow.set_tag("seglib.partial", str(any(c.status == "skipped" for c in skipped)).lower())
+    if not skipped:
+        return
+    mlflow.set_tags({f"seglib.{c.status}.{c.family}": c.reason[:5000] for c in skipped})
+    mlflow.log_dict([asdict(c) for c in skipped], "skipped_families.json")
 
 
 def _selection_plot(result: ClusteringResult, path: Path) -> Path:

@@ -13,6 +13,11 @@ from seglib.config.segments import GateRule
 
 class ClvConfig(StrictModel):
     enabled: bool = Field(True, description="Fit the CLV models and score the snapshot.")
+    required: bool = Field(
+        False,
+        description="true: a run fails (exit 2) when CLV cannot be fitted or scored on the data, instead of "
+        "publishing the other families without it (exit 3).",
+    )
     period: Literal["day", "week"] = Field(
         "week",
         description="Time unit of the BG/NBD: purchases are counted as distinct periods with a completed order "

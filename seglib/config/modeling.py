@@ -68,6 +68,11 @@ DEFAULT_SMOOTHED_SHARES = {"events_90d": [f for f in DEFAULT_FEATURES if f.start
 
 class ClusteringConfig(StrictModel):
     algorithm: Literal["kmeans", "bisecting_kmeans", "gmm"] = "kmeans"
+    required: bool = Field(
+        False,
+        description="true: a run fails (exit 2) when the clustering cannot be fitted on the data, instead of "
+        "publishing the other families without the cluster family (exit 3).",
+    )
     k_min: int = Field(2, ge=2)
     k_max: int = Field(10, ge=2)
     seed: int = 7

@@ -53,6 +53,11 @@ class TargetConfig(StrictModel):
     enabled: bool = Field(
         True, description="false: the target is neither trained nor scored (a config overlay cannot remove a target)."
     )
+    required: bool = Field(
+        False,
+        description="true: a run fails (exit 2) when this target cannot be trained on the data, instead of "
+        "publishing the other families without it (exit 3).",
+    )
 
 
 class GbtGrid(StrictModel):

@@ -12,6 +12,7 @@ refused (history and transitions are sequential).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -199,9 +200,11 @@ def publish_segments(
     exclusive: list[str],
     lineage: Lineage,
     published_at,
+    skipped: Sequence[tuple[str, str, str]] = (),
 ) -> Publication:
     """Write the snapshot's five segment tables, then its publication row (the commit order is the recovery story:
-    see the module docstring). ``membership`` is read by several writes: pass it cached or checkpointed."""
+    see the module docstring). ``membership`` is read by several writes: pass it cached or checkpointed. ``skipped``:
+    (family, status, reason) of the model families the publication lacks, recorded in its row."""
     previous, _ = latest_publications(spark, tables, as_of)
     history_location = tables.location(HISTORY)
     history_version = current_version(spark, history_location)
@@ -229,8 +232,9 @@ def publish_segments(
     }
     subjects = membership.select("subject_id").distinct().count()
     row = spark.createDataFrame(
-        [(as_of, lineage.run_id, published_at, versions, subjects)],
-        "snapshot_date date, run_id string, published_at timestamp, table_versions map<string,bigint>, subjects bigint",
+        [(as_of, lineage.run_id, published_at, versions, subjects, list(skipped))],
+        "snapshot_date date, run_id string, published_at timestamp, table_versions map<string,bigint>, "
+        "subjects bigint, skipped_families array<struct<family:string,status:string,reason:string>>",
     ).withColumns({k: v for k, v in lineage.columns().items() if k != "run_id"})
     write_table(_declared(row, PUBLICATIONS), tables.spec(PUBLICATIONS), mode="append")
     log.info("segments of %s published (previous %s): %d subjects, %d transitions, versions %s",

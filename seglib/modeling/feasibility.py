@@ -1,0 +1,157 @@
+"""Can each model family be trained on this data? Checked from silver before any expensive work.
+
+A run on foreign data (orders only, no plan history, a snapshot dated after the data ends) used to spend minutes
+building feature sets for every cut-off before finding that a target had no positives, then abort without
+publishing anything. These checks read silver once per target (label counts per cut-off over a cheap population:
+the consented subjects with any fact before the cut-off), so a doomed family is known in seconds:
+
+- ``not_applicable``: the data lacks an input the family needs (no completed orders for purchase or CLV, no plan
+  history for upgrade, no activity at all for churn). Reported, not alerted on: the data cannot have it.
+- ``skipped``: the inputs exist but too few labels (``propensity.min_positives`` positives and negatives in the
+  training cut-offs together and in the holdout), typically a short history or a snapshot after the data's end.
+
+The exact checks still run inside the training (on the real feature populations): a family that passes here and
+fails there is skipped then, just later. The decision what to do with a failed family (skip it, or fail the run when
+it is ``required``) belongs to the orchestrator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import reduce
+from typing import Literal
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from seglib.config import SeglibConfig
+from seglib.features._time import before_cutoff
+from seglib.features.build import consented_subjects
+from seglib.modeling import propensity as P
+
+Status = Literal["ok", "skipped", "not_applicable"]
+
+
+@dataclass(frozen=True)
+class FamilyCheck:
+    """Whether one model family can be trained; ``family`` is its segment family name."""
+
+    family: str  # propensity_<target> | clv_bracket | cluster
+    status: Status
+    reason: str = ""  # one line, empty when ok
+
+
+def propensity_family(target: str) -> str:
+    return f"propensity_{target}"
+
+
+CLV_FAMILY = "clv_bracket"
+CLUSTER_FAMILY = "cluster"
+
+
+def _population(silver: Mapping[str, DataFrame], consented: DataFrame, cutoff: date) -> DataFrame:
+    """Consented subjects with an event, an order or a CRM record before ``cutoff``: the subjects a feature build
+    at the cut-off would hold (approximately: the build's own population decides in training)."""
+    seen = [
+        silver["events"].where(before_cutoff(F.col("event_ts"), cutoff)).select("subject_id"),
+        silver["orders"].where(before_cutoff(F.col("order_ts"), cutoff)).select("subject_id"),
+        silver[P.HISTORY].where(before_cutoff(F.col("valid_from"), cutoff)).select("subject_id"),
+    ]
+    return reduce(DataFrame.unionByName, seen).distinct().join(consented, "subject_id", "left_semi")
+
+
+def _data_span(silver: Mapping[str, DataFrame]) -> tuple[date | None, date | None]:
+    """(first, last) day of any event or order."""
+    times = (
+        silver["events"]
+        .select(F.col("event_ts").alias("ts"))
+        .unionByName(silver["orders"].select(F.col("order_ts").alias("ts")))
+    )
+    row = times.agg(F.min("ts").alias("first"), F.max("ts").alias("last")).first()
+    return (row["first"] and row["first"].date(), row["last"] and row["last"].date())
+
+
+def _missing_input(kind: str, silver: Mapping[str, DataFrame], plan_order: list[str]) -> str | None:
+    """Why a target of ``kind`` has nothing to learn from in this data, or None."""
+    if kind == "purchase" and silver["orders"].where(F.col("status") == "completed").isEmpty():
+        return "no completed orders in the data"
+    if kind == "churn" and silver["events"].isEmpty() and silver["orders"].isEmpty():
+        return "no events and no orders in the data"
+    if kind == "upgrade":
+        if len(plan_order) < 2:
+            return "features.demographics.plan_order names fewer than 2 plans"
+        plans = silver[P.HISTORY].where(F.col("plan").isin(plan_order)).select("plan").distinct().count()
+        if plans == 0:
+            return f"no plan history: no CRM row has a plan of features.demographics.plan_order {plan_order}"
+    return None
+
+
+def check_propensity_targets(silver: Mapping[str, DataFrame], cfg: SeglibConfig, as_of: date) -> list[FamilyCheck]:
+    """One check per enabled target: inputs present, then positives and negatives per cut-off (one Spark job per
+    target, a handful of aggregated rows to the driver)."""
+    pcfg = cfg.propensity
+    plans = list(cfg.features.demographics.plan_order)
+    consented = consented_subjects(silver["consents"], cfg.privacy.required_consent).cache()
+    span: tuple[date | None, date | None] | None = None
+    checks = []
+    for name, target in pcfg.targets.items():
+        if not target.enabled:
+            continue
+        family = propensity_family(name)
+        missing = _missing_input(target.kind, silver, plans)
+        if missing:
+            checks.append(FamilyCheck(family, "not_applicable", f"{name}: {missing}"))
+            continue
+        cutoffs = P.cutoffs_for(as_of, target, pcfg)
+        counts = reduce(
+            DataFrame.unionByName,
+            [
+                P.labels_for(target, pcfg, _population(silver, consented, c), silver, c, plans)
+                .agg(F.count("*").alias("rows"), F.sum(P.LABEL).alias("positives"))
+                .withColumn("cutoff", F.lit(c))
+                for c in (*cutoffs.training, cutoffs.holdout)
+            ],
+        ).collect()  # one row per cut-off
+        by_cutoff = {r["cutoff"]: (int(r["rows"]), int(r["positives"] or 0)) for r in counts}
+        train_rows = sum(by_cutoff[c][0] for c in cutoffs.training)
+        train_pos = sum(by_cutoff[c][1] for c in cutoffs.training)
+        hold_rows, hold_pos = by_cutoff[cutoffs.holdout]
+        short = []
+        for what, rows, pos in (("training", train_rows, train_pos), ("holdout", hold_rows, hold_pos)):
+            if min(pos, rows - pos) < pcfg.min_positives:
+                short.append(f"{what} {pos} positives / {rows - pos} negatives")
+        if short:
+            span = span or _data_span(silver)
+            checks.append(
+                FamilyCheck(
+                    family,
+                    "skipped",
+                    f"{name}: too few labels ({'; '.join(short)}; propensity.min_positives is {pcfg.min_positives}) "
+                    f"at cut-offs {', '.join(map(str, cutoffs.training))} + holdout {cutoffs.holdout} with "
+                    f"{target.window_days}-day windows; the data spans {span[0]} .. {span[1]}",
+                )
+            )
+            continue
+        checks.append(FamilyCheck(family, "ok"))
+    consented.unpersist()
+    return checks
+
+
+def check_clv(silver: Mapping[str, DataFrame], as_of: date) -> FamilyCheck:
+    """CLV needs completed orders before the snapshot (the fit itself judges whether they are enough)."""
+    completed = silver["orders"].where((F.col("status") == "completed") & before_cutoff(F.col("order_ts"), as_of))
+    if completed.isEmpty():
+        return FamilyCheck(CLV_FAMILY, "not_applicable", f"clv: no completed orders before {as_of}")
+    return FamilyCheck(CLV_FAMILY, "ok")
+
+
+__all__ = [
+    "CLUSTER_FAMILY",
+    "CLV_FAMILY",
+    "FamilyCheck",
+    "check_clv",
+    "check_propensity_targets",
+    "propensity_family",
+]
