@@ -1,0 +1,179 @@
+"""The planted-worlds bench: every world through the real stages, one default clustering, k / ARI / NMI per world.
+
+raw (``write_world``) -> ``stage_ingest`` -> ``stage_features``; the feature table and the pseudonymised truth are
+cached as Parquet under ``cache_dir/<world>/`` (keyed by the world's spec), so a method iteration only re-runs the
+clustering. The clustering is ``fit_clustering`` with the config's ``clustering`` section for every world: no
+per-world setting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from statistics import median
+
+from pyspark.sql import DataFrame, SparkSession
+
+from benchmarks.worlds.generator import write_world
+from benchmarks.worlds.spec import WORLDS, WorldSpec
+
+log = logging.getLogger(__name__)
+
+AS_OF = date(2026, 6, 1)
+CACHE_DIR = Path(".seglib/worlds")
+TARGET = {"min_ari": 0.90, "median_ari": 0.95, "k_exact_share": 0.80}
+
+
+@dataclass(frozen=True)
+class WorldScore:
+    world: str
+    planted_k: int
+    chosen_k: int
+    ari: float
+    nmi: float
+    subjects: int
+    seconds: float
+    reason: str
+
+
+def fingerprint(spec: WorldSpec) -> str:
+    return hashlib.sha256(json.dumps(asdict(spec), sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def world_config(base_files: list[str], workdir: Path, overrides: list[str] = ()):
+    from seglib.config import load_config
+
+    return load_config(base_files, [f"warehouse.path={workdir}/wh", *overrides])
+
+
+def build_world(
+    spark: SparkSession, spec: WorldSpec, cache_dir: Path, base_files: list[str], as_of: date = AS_OF
+) -> Path:
+    """The world's cached feature table + truth (``features.parquet``, ``truth.parquet``); built when missing."""
+    from seglib.delta_io import read_table
+    from seglib.modeling.truth import truth_by_subject
+    from seglib.pipeline import RunContext, read_features, stage_features, stage_ingest
+    from seglib.privacy.keys import load_key_ring
+    from seglib.tables import RAW_INPUTS, Warehouse
+
+    folder = cache_dir / spec.name
+    stamp = folder / "spec.json"
+    if stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint(spec):
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    cfg = world_config(base_files, folder.resolve())
+    wh = Warehouse.of(cfg)
+    started = time.monotonic()
+    write_world(spark, spec, {n: wh.location(f"raw/{n}") for n in RAW_INPUTS}, wh.location("raw/planted_truth"), as_of)
+    ctx = RunContext.create(as_of=as_of, run_id=f"world-{spec.name}")
+    stage_ingest(spark, cfg, ctx)
+    stage_features(spark, cfg, ctx)
+    read_features(spark, cfg, as_of).write.mode("overwrite").parquet(str(folder / "features.parquet"))
+    truth = truth_by_subject(read_table(spark, wh.location("raw/planted_truth")), load_key_ring(cfg.privacy))
+    truth.write.mode("overwrite").parquet(str(folder / "truth.parquet"))
+    shutil.rmtree(folder / "wh", ignore_errors=True)
+    seconds = round(time.monotonic() - started, 1)
+    stamp.write_text(json.dumps({"fingerprint": fingerprint(spec), "spec": asdict(spec), "build_seconds": seconds}))
+    log.info("world %s built in %.1f s", spec.name, seconds)
+    return folder
+
+
+def load_world(spark: SparkSession, folder: Path) -> tuple[DataFrame, DataFrame]:
+    return spark.read.parquet(str(folder / "features.parquet")), spark.read.parquet(str(folder / "truth.parquet"))
+
+
+def score_world(spark: SparkSession, spec: WorldSpec, folder: Path, clustering_cfg) -> WorldScore:
+    """Fit the default clustering on the cached feature table and score it against the planted truth."""
+    from seglib.modeling.clustering import assign_clusters, fit_clustering
+    from seglib.modeling.truth import scores_against_truth
+
+    features, truth = load_world(spark, folder)
+    features = features.cache()
+    started = time.monotonic()
+    try:
+        result = fit_clustering(features, clustering_cfg)
+        scores = scores_against_truth(assign_clusters(result.model, features), truth)
+    finally:
+        features.unpersist()
+    return WorldScore(
+        world=spec.name,
+        planted_k=spec.k,
+        chosen_k=result.k,
+        ari=scores["ari"],
+        nmi=scores["nmi"],
+        subjects=int(scores["subjects"]),
+        seconds=round(time.monotonic() - started, 1),
+        reason=result.selection.reason,
+    )
+
+
+def summary(scores: list[WorldScore]) -> dict[str, float]:
+    aris = [s.ari for s in scores]
+    exact = sum(s.chosen_k == s.planted_k for s in scores) / len(scores)
+    return {
+        "worlds": len(scores),
+        "min_ari": min(aris),
+        "median_ari": median(aris),
+        "median_nmi": median(s.nmi for s in scores),
+        "k_exact_share": exact,
+        "target_met": min(aris) >= TARGET["min_ari"]
+        and median(aris) >= TARGET["median_ari"]
+        and exact >= TARGET["k_exact_share"],
+    }
+
+
+def markdown(scores: list[WorldScore], clustering_cfg, environment: dict) -> str:
+    s = summary(scores)
+    lines = [
+        "# Planted worlds: one default clustering",
+        "",
+        f"Environment: {json.dumps(environment)}",
+        "",
+        "Clustering config (the same for every world): "
+        f"`{json.dumps(clustering_cfg.model_dump(exclude={'features', 'log_features', 'smoothed_shares'}))}`",
+        "",
+        "| world | description | planted k | chosen k | ARI | NMI | subjects | fit s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for sc in scores:
+        mark = "" if sc.chosen_k == sc.planted_k else " ✗"
+        lines.append(
+            f"| {sc.world} | {WORLDS[sc.world].describe()} | {sc.planted_k} | {sc.chosen_k}{mark} | {sc.ari:.3f} | "
+            f"{sc.nmi:.3f} | {sc.subjects} | {sc.seconds} |"
+        )
+    lines += [
+        "",
+        f"min ARI **{s['min_ari']:.3f}** (target ≥ {TARGET['min_ari']}), median ARI **{s['median_ari']:.3f}** "
+        f"(target ≥ {TARGET['median_ari']}), median NMI {s['median_nmi']:.3f}, k exact on "
+        f"**{s['k_exact_share']:.0%}** (target ≥ {TARGET['k_exact_share']:.0%}): target "
+        f"{'met' if s['target_met'] else 'not met'}.",
+        "",
+        "Selection reasons:",
+        "",
+        *[f"- {sc.world}: {sc.reason}" for sc in scores],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_worlds(
+    spark: SparkSession,
+    base_files: list[str],
+    clustering_cfg,
+    names: list[str] | None = None,
+    cache_dir: Path = CACHE_DIR,
+) -> list[WorldScore]:
+    scores = []
+    for name in names or list(WORLDS):
+        folder = build_world(spark, WORLDS[name], cache_dir, base_files)
+        score = score_world(spark, WORLDS[name], folder, clustering_cfg)
+        log.info("world %s: %s", name, score)
+        scores.append(score)
+    return scores
