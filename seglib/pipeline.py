@@ -97,6 +97,7 @@ class ClvResult:
     parameters: dict[str, float]  # the scoring model's BG/NBD and Gamma-Gamma parameters
     brackets: dict[str, float]  # bracket -> predicted CLV threshold
     bracket_sizes: dict[str, int]
+    gamma_gamma_method: str | None = None  # the scoring model's spend model: mle | shrunk_mean (None: not scored)
 
 
 @dataclass(frozen=True)
@@ -379,9 +380,7 @@ def _train_clv(cfg: SeglibConfig, orders: DataFrame, summary: DataFrame, as_of: 
              calibration_cutoff, as_of, comparison.predicted_total, comparison.actual_total, c.period,
              100 * comparison.relative_error, comparison.correlation, comparison.mae)  # fmt: skip
     models = C.fit_models(summary, c)
-    fitted = ClvParameters(
-        models.bgnbd.params, models.gamma_gamma.params, c.period, c.horizon_days, c.annual_discount_rate
-    )
+    fitted = ClvParameters(models.bgnbd.params, models.spend.params, c.period, c.horizon_days, c.annual_discount_rate)
     logged = log_clv(cfg, models, validation, comparison, fitted)
     return logged["model_version"], logged["alias"], comparison.flat(""), comparison.by_frequency
 
@@ -422,7 +421,7 @@ def stage_clv(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, train: bo
         summary.unpersist()
         raise C.ClvError(f"{name} v{scored_version} counts {parameters.period}s but clv.period is {c.period}: "
                          "retrain (seg clv train) or set clv.period to the champion's")  # fmt: skip
-    predictions = C.predict_clv(summary, parameters.bgnbd, parameters.gamma_gamma, c, parameters.horizon_days)
+    predictions = C.predict_clv(summary, parameters.bgnbd, parameters.spend, c, parameters.horizon_days)
     predictions = predictions.persist()  # read by the quantiles and the write
     thresholds = C.bracket_thresholds(predictions, c.brackets)
     constants = {
@@ -445,9 +444,12 @@ def stage_clv(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, train: bo
     predictions.unpersist()
     summary.unpersist()
     params = {f"bgnbd_{k}": v for k, v in vars(parameters.bgnbd).items()}
-    params |= {f"gamma_gamma_{k}": v for k, v in vars(parameters.gamma_gamma).items()}
-    log.info("clv scored by %s v%s: brackets %s (thresholds %s)", name, scored_version, sizes, thresholds)
-    return ClvResult(name, trained, alias, scored_version, refused, holdout, by_frequency, params, thresholds, sizes)
+    spend = "gamma_gamma" if parameters.spend_method == "mle" else parameters.spend_method
+    params |= {f"{spend}_{k}": v for k, v in vars(parameters.spend).items()}
+    log.info("clv scored by %s v%s (spend: %s): brackets %s (thresholds %s)", name, scored_version,
+             parameters.spend_method, sizes, thresholds)  # fmt: skip
+    return ClvResult(name, trained, alias, scored_version, refused, holdout, by_frequency, params, thresholds, sizes,
+                     parameters.spend_method)  # fmt: skip
 
 
 # Fewer subjects than this per cluster of clustering.k_min: no clustering is fitted (nothing to learn segments from).

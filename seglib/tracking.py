@@ -354,9 +354,12 @@ def clv_signature():
 
 def log_clv(cfg: SeglibConfig, models, validation, comparison, parameters) -> dict[str, Any]:
     """Log the CLV fit into the active run (params, both fits, the calibration fit and its holdout comparison: table
-    and plot), register the parameters as a pyfunc model and gate its alias on the holdout comparison."""
+    and plot), register the parameters as a pyfunc model and gate its alias on the holdout comparison. The spend
+    model's method (``mle`` | ``shrunk_mean``) and reason are params (``clv.gamma_gamma.method`` / ``.reason``), a
+    run tag and a tag of the registered version."""
     import mlflow
     import mlflow.pyfunc
+    from mlflow import MlflowClient
 
     from seglib.modeling.clv import plot_holdout
     from seglib.modeling.clv_model import PARAMETERS_FILE, ClvPyfunc
@@ -369,8 +372,14 @@ def log_clv(cfg: SeglibConfig, models, validation, comparison, parameters) -> di
             "clv.annual_discount_rate": c.annual_discount_rate,
             "clv.penalizer": c.penalizer,
             "clv.calibration_cutoff": str(comparison.calibration_cutoff),
+            # the spend model that scores (mle | shrunk_mean) and why it fell back; the calibration fit's too
+            "clv.gamma_gamma.method": models.spend.method,
+            "clv.gamma_gamma.reason": models.spend.reason[:500] or "-",
+            "clv.calibration.gamma_gamma.method": validation.spend.method,
+            "clv.calibration.gamma_gamma.reason": validation.spend.reason[:500] or "-",
         }
     )
+    mlflow.set_tag("clv.gamma_gamma.method", models.spend.method)
     mlflow.log_metrics({**models.flat("clv."), **validation.flat("clv.calibration."), **comparison.flat()})
     mlflow.log_dict(
         {"by_frequency": comparison.by_frequency, "holdout": comparison.flat(""), "fits": models.flat("")},
@@ -388,6 +397,7 @@ def log_clv(cfg: SeglibConfig, models, validation, comparison, parameters) -> di
             signature=clv_signature(),
         )
     model_version = str(info.registered_model_version)
+    MlflowClient().set_model_version_tag(name, model_version, "clv.gamma_gamma.method", models.spend.method)
     gate_metrics = {"abs_relative_error": abs(comparison.relative_error), "correlation": comparison.correlation}
     gate = promote_if_better(cfg, name, model_version, gate_metrics, rules=c.champion_gate)
     return {"model_version": model_version, "alias": gate.alias}

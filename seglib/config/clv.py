@@ -57,8 +57,15 @@ class ClvConfig(StrictModel):
     min_repeat_customers: int = Field(
         20,
         ge=1,
-        description="Fewer subjects with a repeat purchase (Gamma-Gamma: with a positive repeat value) and the "
-        "models are not fitted.",
+        description="Fewer subjects with a repeat purchase and the models are not fitted (CLV is refused); fewer "
+        "with a positive repeat value and Gamma-Gamma is not tried: the spend model is the shrunk mean.",
+    )
+    spend_shrinkage_default: float = Field(
+        1.0,
+        ge=0,
+        description="Shrinkage constant k of the shrunk-mean spend fallback (a subject's mean over x positive "
+        "repeat periods weighs x / (x + k) against the population mean) when the data cannot estimate it (no "
+        "subject with 2+ positive repeat periods, or a single subject); else k = within / between-subject variance.",
     )
 
     champion_gate: list[GateRule] = Field(

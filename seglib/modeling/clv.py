@@ -25,7 +25,12 @@ Value: ``net_amount`` of completed orders, summed per period. Zero-value complet
 in x, t_x, T: a transaction happened), but Gamma-Gamma needs positive values: ``monetary_value`` is the mean value
 of the repeat periods (first period excluded) whose value is positive, ``monetary_periods`` their number, and the
 Gamma-Gamma fit uses (``monetary_periods``, ``monetary_value``) of the subjects that have one. A subject without a
-positive repeat value gets the population mean spend.
+positive repeat value gets the population mean spend. ``monetary_ss`` (the sum of squared deviations of those
+period values from their mean) feeds the within-subject variance of the fallback below.
+
+Spend when Gamma-Gamma is degenerate (:func:`fit_spend`): the value model is then a credibility estimate
+(Buhlmann-Straub, the distribution-free empirical-Bayes form of the same posterior mean), flagged ``shrunk_mean``
+with its reason, instead of refusing CLV; BG/NBD is unchanged and still refused when degenerate.
 
 Everything that reaches the driver is bounded: the aggregated likelihood tables (refused above
 ``clv.max_summary_rows``), quantile thresholds, the holdout table by frequency.
@@ -62,6 +67,9 @@ MAX_SERIES_TERMS = 20_000
 LOG_BOUND = math.log(1e6)  # optimiser bounds on log-parameters: parameters in [1e-6, 1e6]
 BGNBD_PARAMS = ("r", "alpha", "a", "b")
 GAMMA_GAMMA_PARAMS = ("p", "q", "v")
+SPEND_METHODS = ("mle", "shrunk_mean")  # how expected_avg_value is estimated (see fit_spend)
+SHRINKAGE_CAP = 1e9  # k without heterogeneity: a credibility weight x / (x + k) below 1e-9 per period, in effect 0
+MIN_SPEND_HETEROGENEITY = 1e-3  # between-subject sd of the mean spend / the mean below this: "no heterogeneity"
 FREQUENCY_BUCKETS = 8  # holdout table: calibration frequency 0 .. 7 and "8+"
 SUMMARY_COLUMNS = (
     "subject_id",
@@ -70,6 +78,7 @@ SUMMARY_COLUMNS = (
     "T",
     "monetary_value",
     "monetary_periods",
+    "monetary_ss",
     "n_orders",
     "first_purchase_date",
 )
@@ -103,8 +112,10 @@ def _completed(orders: DataFrame) -> DataFrame:
 def btyd_summary(orders: DataFrame, cutoff: date, period: str) -> DataFrame:
     """Per subject with at least one completed order strictly before the cut-off (see the module doc for the
     periods): subject_id, frequency, recency, T (ints), monetary_value (double, null without a positive repeat
-    value), monetary_periods, n_orders (completed orders), first_purchase_date. Subjects first seen on or after the
-    cut-off are absent. One shuffle by subject: the window, and both aggregations, are partitioned by it."""
+    value), monetary_periods, monetary_ss (sum of the squared deviations of those positive repeat period values
+    from monetary_value; null without one), n_orders (completed orders), first_purchase_date. Subjects first seen
+    on or after the cut-off are absent. One shuffle by subject: the window, and both aggregations, are partitioned
+    by it."""
     days = period_days(period)
     done = _completed(orders).where(before_cutoff(F.col("order_ts"), cutoff))
     first = F.min("_day").over(Window.partitionBy("subject_id"))
@@ -122,6 +133,7 @@ def btyd_summary(orders: DataFrame, cutoff: date, period: str) -> DataFrame:
             F.max("_k").cast("int").alias("recency"),
             F.avg(repeat_value).alias("monetary_value"),
             F.count(repeat_value).cast("int").alias("monetary_periods"),
+            (F.var_pop(repeat_value) * F.count(repeat_value)).alias("monetary_ss"),
             F.sum("_orders").alias("n_orders"),
         )
         .withColumn("T", F.floor((F.lit(as_of_epoch_day(cutoff)) - F.col("_first")) / F.lit(days)).cast("int"))
@@ -151,14 +163,15 @@ def aggregate_summary(summary: DataFrame) -> DataFrame:
 
 
 def aggregate_monetary(summary: DataFrame) -> DataFrame:
-    """frequency (the positive repeat periods), monetary_value, weight over the subjects with a positive repeat
-    value: the Gamma-Gamma likelihood depends on exactly (x, m), so only identical pairs merge. Not bounded by the
+    """frequency (the positive repeat periods), monetary_value, weight, ss (their summed monetary_ss) over the
+    subjects with a positive repeat value: the Gamma-Gamma likelihood depends on exactly (x, m), so only identical
+    pairs merge (ss only feeds the fallback's within-subject variance, :func:`spend_moments`). Not bounded by the
     history like :func:`aggregate_summary`: at most the number of such subjects (amounts in cents and small x make
     repeats common); the fit refuses more than ``clv.max_summary_rows`` rows."""
     return (
         summary.where(F.col("monetary_periods") > 0)
         .groupBy(F.col("monetary_periods").alias("frequency"), "monetary_value")
-        .agg(F.count("*").alias("weight"))
+        .agg(F.count("*").alias("weight"), F.sum(F.coalesce("monetary_ss", F.lit(0.0))).alias("ss"))
     )
 
 
@@ -258,6 +271,28 @@ class GammaGammaParams:
     def population_mean(self) -> float:
         """E[spend per purchase] = p v / (q - 1); infinite for q <= 1."""
         return self.p * self.v / (self.q - 1) if self.q > 1 else math.inf
+
+    @property
+    def shrinkage(self) -> float:
+        """k = (q - 1) / p: the posterior mean is (k mu + x m) / (k + x), like :class:`ShrunkMeanParams`."""
+        return (self.q - 1) / self.p
+
+
+@dataclass(frozen=True)
+class ShrunkMeanParams:
+    """The credibility estimate of spend per purchase (see :func:`fit_spend`): E[spend | x, m] = mu + x / (x + k)
+    (m - mu) for a subject with x positive repeat periods of mean m; mu for a subject without one."""
+
+    population_mean: float  # mu
+    shrinkage: float  # k = within-subject variance / between-subject variance, in positive repeat periods
+
+
+SpendParams = GammaGammaParams | ShrunkMeanParams
+
+
+def spend_method(params: SpendParams) -> str:
+    """``mle`` (Gamma-Gamma) or ``shrunk_mean`` (the credibility fallback)."""
+    return "shrunk_mean" if isinstance(params, ShrunkMeanParams) else "mle"
 
 
 @dataclass
@@ -420,10 +455,9 @@ def fit_gamma_gamma(
     return GammaGammaFit(**info, params=GammaGammaParams(*map(float, params)))
 
 
-def check_publishable(fit: BgNbdFit | GammaGammaFit) -> None:
-    """ClvError unless the optimiser converged to an interior maximum (and, for Gamma-Gamma, q > 1: the mean spend
-    p v / (q - 1) is finite only then)."""
-    params = asdict(fit.params)
+def fit_problems(fit: BgNbdFit | GammaGammaFit) -> list[str]:
+    """Why a fit is not an interior maximum: not converged, a parameter at the optimiser's bounds, (Gamma-Gamma)
+    q <= 1 (the mean spend p v / (q - 1) is finite only for q > 1); empty when publishable."""
     problems = []
     if not fit.converged:
         problems.append(f"the optimiser did not converge ({fit.message}, {fit.iterations} iterations)")
@@ -431,6 +465,13 @@ def check_publishable(fit: BgNbdFit | GammaGammaFit) -> None:
         problems.append("a parameter is at the optimiser's bounds [1e-6, 1e6]")
     if isinstance(fit, GammaGammaFit) and fit.params.q <= 1:
         problems.append("q <= 1 (infinite mean spend)")
+    return problems
+
+
+def check_publishable(fit: BgNbdFit | GammaGammaFit) -> None:
+    """ClvError unless :func:`fit_problems` finds none."""
+    params = asdict(fit.params)
+    problems = fit_problems(fit)
     if problems:
         raise ClvError(
             f"{fit.model} fit on {fit.n_subjects} subjects is not publishable: {'; '.join(problems)}; params {params}, "
@@ -438,48 +479,168 @@ def check_publishable(fit: BgNbdFit | GammaGammaFit) -> None:
         )
 
 
+@dataclass(frozen=True)
+class SpendMoments:
+    """Buhlmann-Straub moments of the positive repeat period values (weights: each subject's x positive repeat
+    periods), computed from the aggregated (x, m, ss) table; nan where not estimable."""
+
+    subjects: int  # N: subjects with a positive repeat value
+    periods: float  # X = sum x
+    mean: float  # sum x m / X: the mean positive repeat period value
+    within_variance: float  # s2 = sum ss / sum (x - 1): nan without a subject with 2+ positive repeat periods
+    between_variance: float  # t2 = (sum x (m - mean)^2 - (N - 1) s2) / (X - sum x^2 / X): may be <= 0; nan if N < 2
+    heterogeneity: float  # sqrt(max(t2, 0)) / mean (s2 taken as 0 when nan: an upper bound); nan if N < 2
+
+
+def spend_moments(money: pd.DataFrame) -> SpendMoments:
+    """:class:`SpendMoments` of an :func:`aggregate_monetary` table (frequency, monetary_value, weight, ss; ss
+    missing: the within-subject variance is not estimable)."""
+    money = money[(money["frequency"] > 0) & (money["monetary_value"] > 0)]
+    w, x = _weights(money), money["frequency"].to_numpy(dtype=float)
+    m = money["monetary_value"].to_numpy(dtype=float)
+    n, big_x = float(w.sum()), float(w @ x)
+    mean = float(w @ (x * m)) / big_x if big_x > 0 else math.nan
+    dof = float(w @ (x - 1))
+    ss = float(money["ss"].fillna(0).sum()) if "ss" in money.columns else math.nan
+    within = ss / dof if dof > 0 and math.isfinite(ss) else math.nan
+    denominator = big_x - float(w @ (x * x)) / big_x if big_x > 0 else 0.0
+    if n < 2 or denominator <= 0:
+        return SpendMoments(int(n), big_x, mean, within, math.nan, math.nan)
+    spread = float(w @ (x * (m - mean) ** 2))
+    between = (spread - (n - 1) * within) / denominator if math.isfinite(within) else math.nan
+    upper = between if math.isfinite(between) else spread / denominator
+    return SpendMoments(int(n), big_x, mean, within, between, math.sqrt(max(upper, 0.0)) / mean)
+
+
+def spend_without_heterogeneity(moments: SpendMoments) -> bool:
+    """No between-subject spend heterogeneity: the subjects' mean spends are (nearly) identical (relative sd below
+    MIN_SPEND_HETEROGENEITY) or vary no more than their within-subject variance explains (between variance <= 0)."""
+    return moments.heterogeneity < MIN_SPEND_HETEROGENEITY or moments.between_variance <= 0
+
+
+def shrunk_mean(money: pd.DataFrame, moments: SpendMoments, default_shrinkage: float) -> ShrunkMeanParams:
+    """Buhlmann-Straub credibility: k = s2 / t2 (:class:`SpendMoments`); ``SHRINKAGE_CAP`` (the population mean
+    for everyone) without heterogeneity; ``default_shrinkage`` when s2 or t2 is not estimable (no subject with 2+
+    positive repeat periods, or one subject). mu = sum Z m / sum Z, Z = x / (x + k): the credibility-weighted mean,
+    a per-subject mean like Gamma-Gamma's p v / (q - 1) (the mean of all periods as k -> inf)."""
+    if spend_without_heterogeneity(moments):
+        k = SHRINKAGE_CAP
+    elif math.isfinite(moments.within_variance) and math.isfinite(moments.between_variance):
+        k = min(moments.within_variance / moments.between_variance, SHRINKAGE_CAP)
+    else:
+        k = default_shrinkage
+    money = money[(money["frequency"] > 0) & (money["monetary_value"] > 0)]
+    w, x = _weights(money), money["frequency"].to_numpy(dtype=float)
+    z = w * x / (x + k)
+    return ShrunkMeanParams(float(z @ money["monetary_value"].to_numpy(dtype=float)) / float(z.sum()), float(k))
+
+
+@dataclass(frozen=True)
+class SpendModel:
+    """The value model that scores: Gamma-Gamma by ML (``mle``) or the credibility fallback (``shrunk_mean``), why
+    (one line), the Gamma-Gamma fit if one was attempted, and the moments."""
+
+    method: str  # one of SPEND_METHODS
+    reason: str
+    params: SpendParams
+    gamma_gamma: GammaGammaFit | None
+    moments: SpendMoments
+
+
+def fit_spend(money: pd.DataFrame, cfg: ClvConfig) -> SpendModel:
+    """Gamma-Gamma by ML on the :func:`aggregate_monetary` table, or, when it is degenerate, the credibility
+    estimate of :func:`shrunk_mean` (flagged ``shrunk_mean`` with the reason), in this order:
+
+    1. fewer than ``clv.min_repeat_customers`` subjects with a positive repeat value: too few to fit (not tried);
+    2. no spend heterogeneity (:func:`spend_without_heterogeneity`): the likelihood rises without bound along
+       q, v -> inf (the optimiser stops anywhere on that ridge), so the ML estimate is not identified (not tried);
+    3. the ML fit has :func:`fit_problems` (not converged, a parameter at a bound, q <= 1).
+
+    Why this fallback, and no penalised Gamma-Gamma: Gamma-Gamma's E[spend | x, m] is (k mu + x m) / (k + x) with
+    mu = p v / (q - 1), k = (q - 1) / p, and its moments give exactly k = E[Var(spend | nu)] / Var(E[spend | nu]).
+    The credibility estimate keeps that form and estimates mu and k from the moments alone (no distribution), so
+    where the likelihood has no interior maximum the constants still come from the data, where a penalised fit's
+    optimum would be set by the penalty's centre and strength. ClvError without any positive repeat value."""
+    moments = spend_moments(money)
+    if moments.subjects == 0:
+        raise ClvError("no subject has a positive repeat value: nothing to value purchases with")
+    fit = None
+    if moments.subjects < cfg.min_repeat_customers:
+        reason = f"{moments.subjects} subjects with a positive repeat value < clv.min_repeat_customers = "
+        reason += str(cfg.min_repeat_customers)
+    elif spend_without_heterogeneity(moments):
+        reason = f"no spend heterogeneity between subjects (relative sd {moments.heterogeneity:.3g}, between "
+        reason += f"variance {moments.between_variance:.4g})"
+    else:
+        fit = fit_gamma_gamma(money, cfg.penalizer, cfg.max_iter, cfg.tol)
+        problems = fit_problems(fit)
+        if not problems:
+            return SpendModel("mle", "", fit.params, fit, moments)
+        reason = f"Gamma-Gamma: {'; '.join(problems)} ({_rounded(asdict(fit.params))})"
+    params = shrunk_mean(money, moments, cfg.spend_shrinkage_default)
+    log.warning("clv spend: shrunk_mean (mu %.4g, k %.4g) instead of Gamma-Gamma: %s", params.population_mean,
+                params.shrinkage, reason)  # fmt: skip
+    return SpendModel("shrunk_mean", reason, params, fit, moments)
+
+
+def _rounded(params: Mapping[str, float]) -> str:
+    return ", ".join(f"{k} = {v:.4g}" for k, v in params.items())
+
+
 @dataclass
 class ClvModels:
     bgnbd: BgNbdFit
-    gamma_gamma: GammaGammaFit
+    spend: SpendModel
     summary_rows: int  # aggregated BG/NBD rows
     monetary_rows: int  # aggregated Gamma-Gamma rows
 
+    @property
+    def gamma_gamma(self) -> GammaGammaFit | None:
+        """The Gamma-Gamma fit if one was attempted (published only when ``spend.method`` is ``mle``)."""
+        return self.spend.gamma_gamma
+
     def flat(self, prefix: str = "clv.") -> dict[str, float]:
-        """Params, log-likelihoods and sizes as MLflow metrics."""
+        """Params, log-likelihoods and sizes as MLflow metrics: BG/NBD, the Gamma-Gamma fit if attempted (also when
+        rejected: ``spend.method`` says which one scores), the scoring spend model's mu and k, the moments."""
         out: dict[str, float] = {}
         for fit in (self.bgnbd, self.gamma_gamma):
+            if fit is None:
+                continue
             out.update({f"{prefix}{fit.model}.{k}": float(v) for k, v in asdict(fit.params).items()})
             out.update({f"{prefix}{fit.model}.se_{k}": float(v) for k, v in fit.std_errors.items()})
             out[f"{prefix}{fit.model}.log_likelihood"] = fit.log_likelihood
             out[f"{prefix}{fit.model}.n_subjects"] = float(fit.n_subjects)
             out[f"{prefix}{fit.model}.iterations"] = float(fit.iterations)
+        out[f"{prefix}spend.population_mean"] = float(self.spend.params.population_mean)
+        out[f"{prefix}spend.shrinkage"] = float(self.spend.params.shrinkage)
+        out[f"{prefix}spend.shrunk_mean"] = float(self.spend.method == "shrunk_mean")
+        out.update({f"{prefix}spend.moments.{k}": float(v) for k, v in asdict(self.spend.moments).items()})
         out[f"{prefix}summary_rows"] = float(self.summary_rows)
         out[f"{prefix}monetary_rows"] = float(self.monetary_rows)
         return out
 
 
 def fit_models(summary: DataFrame, cfg: ClvConfig, publishable: bool = True) -> ClvModels:
-    """Both models on a :func:`btyd_summary` (two jobs: the aggregated tables; persist the summary, both read it).
-    ClvError with fewer than ``clv.min_repeat_customers`` repeat (or positive-value repeat) subjects, above
-    ``clv.max_summary_rows``, or (``publishable``) when a fit is not :func:`check_publishable`."""
+    """BG/NBD and the spend model (:func:`fit_spend`) on a :func:`btyd_summary` (two jobs: the aggregated tables;
+    persist the summary, both read it). ClvError with fewer than ``clv.min_repeat_customers`` repeat subjects or no
+    positive repeat value, above ``clv.max_summary_rows``, or (``publishable``) when the BG/NBD fit is not
+    :func:`check_publishable`. A degenerate Gamma-Gamma is not an error: the spend model falls back, flagged."""
     agg = collect_bounded(aggregate_summary(summary), cfg.max_summary_rows, "BG/NBD summary (x, t_x, T)")
     money = collect_bounded(aggregate_monetary(summary), cfg.max_summary_rows, "Gamma-Gamma summary (x, m)")
     repeaters = int(agg.loc[agg["frequency"] > 0, "weight"].sum())
-    valued = int(money["weight"].sum())
-    if min(repeaters, valued) < cfg.min_repeat_customers:
+    if repeaters < cfg.min_repeat_customers:
         raise ClvError(
-            f"{repeaters} subjects with a repeat purchase and {valued} with a positive repeat value; "
-            f"clv.min_repeat_customers is {cfg.min_repeat_customers}"
+            f"{repeaters} subjects with a repeat purchase; clv.min_repeat_customers is {cfg.min_repeat_customers}"
         )
-    options = {"penalizer": cfg.penalizer, "max_iter": cfg.max_iter, "tol": cfg.tol}
-    models = ClvModels(fit_bgnbd(agg, **options), fit_gamma_gamma(money, **options), len(agg), len(money))
+    bgnbd = fit_bgnbd(agg, cfg.penalizer, cfg.max_iter, cfg.tol)
+    models = ClvModels(bgnbd, fit_spend(money, cfg), len(agg), len(money))
     for fit in (models.bgnbd, models.gamma_gamma):
-        log.info("clv %s: %s, log-likelihood %.2f on %d subjects (%d rows), converged %s in %d iterations",
-                 fit.model, asdict(fit.params), fit.log_likelihood, fit.n_subjects, fit.n_rows, fit.converged,
-                 fit.iterations)  # fmt: skip
-        if publishable:
-            check_publishable(fit)
+        if fit is not None:
+            log.info("clv %s: %s, log-likelihood %.2f on %d subjects (%d rows), converged %s in %d iterations",
+                     fit.model, asdict(fit.params), fit.log_likelihood, fit.n_subjects, fit.n_rows, fit.converged,
+                     fit.iterations)  # fmt: skip
+    if publishable:
+        check_publishable(models.bgnbd)
     return models
 
 
@@ -642,12 +803,17 @@ def expected_purchases(
 
 
 def expected_average_value(
-    gg: GammaGammaParams, x: ColumnOrName = "monetary_periods", m: ColumnOrName = "monetary_value"
+    gg: SpendParams, x: ColumnOrName = "monetary_periods", m: ColumnOrName = "monetary_value"
 ) -> Column:
-    """E[spend per purchase | x, m] = p (v + x m) / (p x + q - 1) (the population mean p v / (q - 1) shrunk toward
-    the subject's mean m); the population mean for a subject without a positive repeat value."""
+    """E[spend per purchase | x, m] = p (v + x m) / (p x + q - 1) (Gamma-Gamma: the population mean p v / (q - 1)
+    shrunk toward the subject's mean m), or mu + x / (x + k) (m - mu) (:class:`ShrunkMeanParams`); the population
+    mean for a subject without a positive repeat value."""
     x, m = _col(x).cast("double"), _col(m).cast("double")
-    conditional = F.lit(gg.p) * (F.lit(gg.v) + x * m) / (F.lit(gg.p) * x + F.lit(gg.q - 1))
+    if isinstance(gg, ShrunkMeanParams):
+        mu = F.lit(gg.population_mean)
+        conditional = mu + x / (x + F.lit(gg.shrinkage)) * (m - mu)
+    else:
+        conditional = F.lit(gg.p) * (F.lit(gg.v) + x * m) / (F.lit(gg.p) * x + F.lit(gg.q - 1))
     return F.when((x > 0) & m.isNotNull() & (m > 0), conditional).otherwise(F.lit(gg.population_mean))
 
 
@@ -663,7 +829,7 @@ def clv_steps(horizon_days: float, period: str, annual_discount_rate: float) -> 
 def predict_clv(
     summary: DataFrame,
     bgnbd: BgNbdParams,
-    gg: GammaGammaParams,
+    gg: SpendParams,
     cfg: ClvConfig,
     horizon_days: float | None = None,
 ) -> DataFrame:

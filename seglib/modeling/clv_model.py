@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import hyp2f1
 
-from seglib.modeling.clv import BgNbdParams, GammaGammaParams, clv_steps
+from seglib.modeling.clv import BgNbdParams, GammaGammaParams, ShrunkMeanParams, SpendParams, clv_steps, spend_method
 
 PARAMETERS_FILE = "clv_parameters.json"
 INPUT_COLUMNS = ("frequency", "recency", "T", "monetary_periods", "monetary_value")
@@ -22,24 +22,37 @@ OUTPUT_COLUMNS = ("probability_alive", "expected_purchases", "expected_avg_value
 
 @dataclass(frozen=True)
 class ClvParameters:
-    """Everything scoring needs: both models' parameters and the horizon they predict over."""
+    """Everything scoring needs: both models' parameters and the horizon they predict over. ``spend``: Gamma-Gamma's
+    (p, q, v) or the shrunk-mean fallback's (population_mean, shrinkage), both scored by Spark columns and numpy."""
 
     bgnbd: BgNbdParams
-    gamma_gamma: GammaGammaParams
+    spend: SpendParams
     period: str
     horizon_days: int
     annual_discount_rate: float
 
+    @property
+    def spend_method(self) -> str:
+        return spend_method(self.spend)
+
     def write(self, path: Path) -> Path:
-        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
+        """JSON: the spend parameters under ``gamma_gamma`` or ``shrunk_mean`` (versions before the fallback wrote
+        only ``gamma_gamma``, and still read)."""
+        raw = asdict(self)
+        raw["shrunk_mean" if self.spend_method == "shrunk_mean" else "gamma_gamma"] = raw.pop("spend")
+        raw["spend_method"] = self.spend_method
+        path.write_text(json.dumps(raw, indent=2, sort_keys=True))
         return path
 
     @classmethod
     def read(cls, path: Path) -> ClvParameters:
         raw = json.loads(Path(path).read_text())
+        spend = (
+            ShrunkMeanParams(**raw["shrunk_mean"]) if "shrunk_mean" in raw else GammaGammaParams(**raw["gamma_gamma"])
+        )
         return cls(
             BgNbdParams(**raw["bgnbd"]),
-            GammaGammaParams(**raw["gamma_gamma"]),
+            spend,
             raw["period"],
             int(raw["horizon_days"]),
             float(raw["annual_discount_rate"]),
@@ -65,7 +78,7 @@ def _probability_alive(bg: BgNbdParams, x: np.ndarray, t_x: np.ndarray, T: np.nd
 
 def predict_frame(params: ClvParameters, frame: pd.DataFrame) -> pd.DataFrame:
     """The four predicted columns for rows of (frequency, recency, T, monetary_periods, monetary_value)."""
-    bg, gg = params.bgnbd, params.gamma_gamma
+    bg, gg = params.bgnbd, params.spend
     x, t_x, T = (frame[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     n = frame["monetary_periods"].fillna(0).to_numpy(dtype=float)
     m = frame["monetary_value"].to_numpy(dtype=float, na_value=np.nan)
@@ -75,7 +88,13 @@ def predict_frame(params: ClvParameters, frame: pd.DataFrame) -> pd.DataFrame:
         (e - (ends[k - 1] if k else 0.0)) * d for k, (e, (_, d)) in enumerate(zip(ends, steps, strict=True))
     )
     has_value = (n > 0) & np.isfinite(m) & (m > 0)
-    avg = np.where(has_value, gg.p * (gg.v + n * np.nan_to_num(m)) / (gg.p * n + gg.q - 1), gg.population_mean)
+    m = np.nan_to_num(m)
+    with np.errstate(invalid="ignore", divide="ignore"):  # rows without a value take the population mean
+        if isinstance(gg, ShrunkMeanParams):
+            conditional = gg.population_mean + n / (n + gg.shrinkage) * (m - gg.population_mean)
+        else:
+            conditional = gg.p * (gg.v + n * m) / (gg.p * n + gg.q - 1)
+    avg = np.where(has_value, conditional, gg.population_mean)
     return pd.DataFrame(
         {
             "probability_alive": _probability_alive(bg, x, t_x, T),

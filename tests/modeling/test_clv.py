@@ -26,6 +26,10 @@ TRUTH = BtydTruth(r=0.25, alpha=4.0, a=0.8, b=2.5, p_spend=6.0, q=4.0, v=15.0, p
 SIM_START = date(2022, 1, 3)
 SIM_WEEKS = 104
 SIM_END = SIM_START + timedelta(weeks=SIM_WEEKS)
+SUMMARY_SCHEMA = (
+    "subject_id string, frequency int, recency int, T int, monetary_value double, monetary_periods int, "
+    "monetary_ss double"
+)
 # 6,000 customers (about 18,000 orders) keep the simulation and both fits to a few Spark queries. Standard errors at
 # this size (daily periods): r 0.006, alpha 0.18 weeks, a 0.07, b 0.3; Gamma-Gamma p 0.7, q 0.15, v 1.7.
 SIM_CUSTOMERS = 6_000
@@ -71,48 +75,49 @@ def test_summary_counts_purchase_periods_before_the_cutoff(spark):
     out = C.btyd_summary(orders, CUTOFF, "day").withColumn("period", F.lit("day"))
     out = out.unionByName(C.btyd_summary(orders, CUTOFF, "week").withColumn("period", F.lit("week")))
     d = date.fromisoformat
-    day = [  # subject, x, t_x, T, monetary_value, monetary_periods, n_orders, first purchase
-        ("single", 0, 0, 29, None, 0, 1, d("2024-02-01")),
-        ("sameday", 0, 0, 20, None, 0, 3, d("2024-02-10")),
-        ("weekly", 2, 8, 60, 35.0, 2, 3, d("2024-01-01")),
-        ("zero", 2, 19, 29, 12.5, 1, 3, d("2024-02-01")),
-        ("onlyzero", 1, 14, 29, None, 0, 2, d("2024-02-01")),
-        ("refunds", 0, 0, 29, None, 0, 1, d("2024-02-01")),
-        ("lastday", 0, 0, 1, None, 0, 1, d("2024-02-29")),
+    day = [  # subject, x, t_x, T, monetary_value, monetary_periods, monetary_ss, n_orders, first purchase
+        ("single", 0, 0, 29, None, 0, None, 1, d("2024-02-01")),
+        ("sameday", 0, 0, 20, None, 0, None, 3, d("2024-02-10")),
+        ("weekly", 2, 8, 60, 35.0, 2, 50.0, 3, d("2024-01-01")),  # 30 and 40 around 35: 25 + 25
+        ("zero", 2, 19, 29, 12.5, 1, 0.0, 3, d("2024-02-01")),
+        ("onlyzero", 1, 14, 29, None, 0, None, 2, d("2024-02-01")),
+        ("refunds", 0, 0, 29, None, 0, None, 1, d("2024-02-01")),
+        ("lastday", 0, 0, 1, None, 0, None, 1, d("2024-02-29")),
     ]
     week = [
-        ("single", 0, 0, 4, None, 0, 1, d("2024-02-01")),
-        ("sameday", 0, 0, 2, None, 0, 3, d("2024-02-10")),
-        ("weekly", 1, 1, 8, 40.0, 1, 3, d("2024-01-01")),  # days 0 and 3 are one purchase week
-        ("zero", 1, 2, 4, 12.5, 1, 3, d("2024-02-01")),  # days 0 and 4 share week 0
-        ("onlyzero", 1, 2, 4, None, 0, 2, d("2024-02-01")),
-        ("refunds", 0, 0, 4, None, 0, 1, d("2024-02-01")),
-        ("lastday", 0, 0, 0, None, 0, 1, d("2024-02-29")),  # first seen in the cut-off's last week: T = 0
+        ("single", 0, 0, 4, None, 0, None, 1, d("2024-02-01")),
+        ("sameday", 0, 0, 2, None, 0, None, 3, d("2024-02-10")),
+        ("weekly", 1, 1, 8, 40.0, 1, 0.0, 3, d("2024-01-01")),  # days 0 and 3 are one purchase week
+        ("zero", 1, 2, 4, 12.5, 1, 0.0, 3, d("2024-02-01")),  # days 0 and 4 share week 0
+        ("onlyzero", 1, 2, 4, None, 0, None, 2, d("2024-02-01")),
+        ("refunds", 0, 0, 4, None, 0, None, 1, d("2024-02-01")),
+        ("lastday", 0, 0, 0, None, 0, None, 1, d("2024-02-29")),  # first seen in the cut-off's last week: T = 0
     ]
     expected = spark.createDataFrame(
         [(*r, "day") for r in day] + [(*r, "week") for r in week],
         "subject_id string, frequency int, recency int, T int, monetary_value double, monetary_periods int, "
-        "n_orders long, first_purchase_date date, period string",
+        "monetary_ss double, n_orders long, first_purchase_date date, period string",
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_aggregation_keeps_the_weights_within_the_bound(spark):
     rows = [
-        ("s1", 0, 0, 5, None, 0),
-        ("s2", 0, 0, 5, None, 0),
-        ("s3", 2, 4, 5, 10.0, 2),
-        ("s4", 2, 4, 5, 10.0, 2),
-        ("s5", 2, 4, 5, 12.0, 1),
-        ("s6", 1, 3, 3, None, 0),
+        ("s1", 0, 0, 5, None, 0, None),
+        ("s2", 0, 0, 5, None, 0, None),
+        ("s3", 2, 4, 5, 10.0, 2, 2.0),
+        ("s4", 2, 4, 5, 10.0, 2, 8.0),
+        ("s5", 2, 4, 5, 12.0, 1, 0.0),
+        ("s6", 1, 3, 3, None, 0, None),
     ]
-    summary = spark.createDataFrame(
-        rows, "subject_id string, frequency int, recency int, T int, monetary_value double, monetary_periods int"
-    )
+    summary = spark.createDataFrame(rows, SUMMARY_SCHEMA)
     agg = C.collect_bounded(C.aggregate_summary(summary), 10, "test").sort_values(["frequency", "T"])
     assert agg[["frequency", "recency", "T", "weight"]].values.tolist() == [[0, 0, 5, 2], [1, 3, 3, 1], [2, 4, 5, 3]]
     money = C.aggregate_monetary(summary).collect()
-    assert sorted((r.frequency, r.monetary_value, r.weight) for r in money) == [(1, 12.0, 1), (2, 10.0, 2)]
+    assert sorted((r.frequency, r.monetary_value, r.weight, r.ss) for r in money) == [
+        (1, 12.0, 1, 0.0),
+        (2, 10.0, 2, 10.0),
+    ]
     with pytest.raises(C.ClvError, match="max_summary_rows = 2"):
         C.collect_bounded(C.aggregate_summary(summary), 2, "test")
     for p in range(7):  # the closed form against brute force: x = 0 forces t_x = 0, else 1 <= x <= t_x <= T <= P
@@ -327,6 +332,87 @@ def test_predict_clv_discounts_monthly_steps_of_expected_purchases(spark):
     predictions.unpersist()
 
 
+# ---------------------------------------------------------------------------------------------------- spend fallback
+
+
+def _spend_and_predictions(spark, rows, cfg):
+    """fit_spend on literal summary rows (subject, x, t_x, T, m, positive repeat periods, their ss) through the
+    aggregated table, and the predictions of its spend model with CDNOW's BG/NBD."""
+    summary = spark.createDataFrame(rows, SUMMARY_SCHEMA)
+    spend = C.fit_spend(C.collect_bounded(C.aggregate_monetary(summary), 100, "test"), cfg)
+    predictions = {r.subject_id: r for r in C.predict_clv(summary, CDNOW, spend.params, cfg).collect()}
+    for r in predictions.values():
+        assert 0 < r.expected_avg_value < math.inf and 0 < r.predicted_clv < math.inf, r
+    return spend, predictions
+
+
+def test_gamma_gamma_at_a_bound_falls_back_to_each_subjects_own_mean(spark):
+    """Every subject spends the same in each of its periods (ss = 0) but subjects differ: ML runs p to 1e6 (no
+    within-subject variance), so the spend model is the shrunk mean with k = 0: each subject's own mean, and the
+    population mean (the mean of the subjects' means) for a subject without a positive repeat value."""
+    means = [10.0, 30.0, 25.0, 12.0, 18.0, 40.0, 22.0, 15.0]
+    rows = [
+        (f"s{i}", x, x + 2, 20, m, x, 0.0) for i, (x, m) in enumerate(zip([1, 2, 1, 3, 1, 2, 1, 2], means, strict=True))
+    ]
+    rows.append(("novalue", 1, 5, 20, None, 0, None))
+    spend, predictions = _spend_and_predictions(spark, rows, ClvConfig(min_repeat_customers=4))
+    assert spend.method == "shrunk_mean" and "bounds" in spend.reason, spend.reason
+    assert spend.gamma_gamma.params.p == pytest.approx(1e6) and spend.params == C.ShrunkMeanParams(21.5, 0.0)
+    assert {s: predictions[s].expected_avg_value for s in predictions} == {
+        **{f"s{i}": pytest.approx(m, rel=1e-12) for i, m in enumerate(means)},
+        "novalue": pytest.approx(21.5, rel=1e-12),
+    }
+
+
+def test_too_few_repeat_buyers_shrink_their_means_toward_the_population_mean(spark):
+    """3 subjects with a positive repeat value (clv.min_repeat_customers: 20): Gamma-Gamma is not tried;
+    Buhlmann-Straub by hand: within variance (0 + 50 + 8) / (0 + 1 + 2) = 58/3, between variance
+    (sum x (m - 21.667)^2 - 2 x 58/3) / (6 - 14/6) = 66.727, k = 0.2897, mu = sum Z m / sum Z, Z = x / (x + k)."""
+    rows = [("a", 1, 3, 10, 10.0, 1, 0.0), ("b", 2, 8, 10, 30.0, 2, 50.0), ("c", 3, 9, 10, 20.0, 3, 8.0)]
+    rows.append(("once", 0, 0, 10, None, 0, None))
+    spend, predictions = _spend_and_predictions(spark, rows, ClvConfig())
+    assert spend.method == "shrunk_mean" and "min_repeat_customers = 20" in spend.reason
+    assert spend.gamma_gamma is None
+    x, m = np.array([1.0, 2.0, 3.0]), np.array([10.0, 30.0, 20.0])
+    within = 58 / 3
+    between = (x @ (m - x @ m / 6) ** 2 - 2 * within) / (6 - x @ x / 6)
+    k = within / between
+    z = x / (x + k)
+    mu = z @ m / z.sum()
+    assert spend.params.shrinkage == pytest.approx(k, rel=1e-12) and between == pytest.approx(66.7273, rel=1e-5)
+    assert spend.params.population_mean == pytest.approx(mu, rel=1e-12)
+    for name, zi, mi in zip("abc", z, m, strict=True):
+        assert predictions[name].expected_avg_value == pytest.approx(mu + zi * (mi - mu), rel=1e-12)
+    assert predictions["once"].expected_avg_value == pytest.approx(mu, rel=1e-12)
+
+
+def test_spend_without_heterogeneity_is_the_population_mean_for_everyone(spark):
+    """Identical spend everywhere: ML would stop anywhere on the ridge q, v -> inf (it 'converges' at p = 2,500,
+    q = 14,500), so it is not tried: k is capped and every subject is valued at the mean. Nearly identical means
+    (relative sd 1e-4), and means that vary less than their within-subject variance explains, are the same case."""
+    rows = [(f"s{i}", 1 + i % 3, 5, 20, 25.0, 1 + i % 3, 0.0) for i in range(25)] + [("n", 0, 0, 20, None, 0, None)]
+    spend, predictions = _spend_and_predictions(spark, rows, ClvConfig())
+    assert spend.method == "shrunk_mean" and "no spend heterogeneity" in spend.reason
+    assert spend.params == C.ShrunkMeanParams(pytest.approx(25.0, rel=1e-12), C.SHRINKAGE_CAP)
+    assert [r.expected_avg_value for r in predictions.values()] == [pytest.approx(25.0, rel=1e-12)] * 26
+    nearly = pd.DataFrame({"frequency": [1, 2, 3, 1, 2], "monetary_value": [25.0, 25.004, 24.998, 25.001, 25.0]})
+    noise = nearly.assign(monetary_value=[20.0, 30.0, 26.0, 24.0, 25.0], ss=[0.0, 200.0, 400.0, 0.0, 200.0])
+    for money in (nearly.assign(weight=1), noise.assign(weight=1)):
+        fallback = C.fit_spend(money, ClvConfig(min_repeat_customers=4))
+        assert (fallback.method, fallback.params.shrinkage) == ("shrunk_mean", C.SHRINKAGE_CAP)
+        assert "no spend heterogeneity" in fallback.reason
+
+
+def test_spend_moments_estimate_the_gamma_gamma_shrinkage(day_fit):
+    """Gamma-Gamma's k = (q - 1) / p is exactly within / between-subject variance (E[p / nu^2] / Var(p / nu)), so
+    on the simulator's Gamma-Gamma spend (k = 0.5, mean 30) the moments estimate both; the fit itself stays ML."""
+    models, _ = day_fit
+    moments = models.spend.moments
+    assert models.spend.method == "mle" and models.spend.params == models.gamma_gamma.params
+    assert moments.within_variance / moments.between_variance == pytest.approx((TRUTH.q - 1) / TRUTH.p_spend, abs=0.15)
+    assert moments.mean == pytest.approx(TRUTH.p_spend * TRUTH.v / (TRUTH.q - 1), abs=1.0)
+
+
 # ---------------------------------------------------------------------------------------------------- holdout
 
 
@@ -355,30 +441,44 @@ def test_holdout_predictions_match_the_simulated_purchases(simulated, tmp_path):
 # ---------------------------------------------------------------------------------------------------- registry
 
 
-def test_registry_round_trip_pyfunc_predicts_like_spark(spark, day_fit, tmp_path_factory):
+@pytest.mark.parametrize("method", ["mle", "shrunk_mean"])
+def test_registry_round_trip_pyfunc_predicts_like_spark(spark, day_fit, tmp_path_factory, method):
     """Logged as a pyfunc with its parameters, registered, gated to champion, loaded by alias: the parameters come
-    back exact, and the numpy pyfunc predicts what the Spark columns predict."""
+    back exact, the spend method is a param and a tag of the version, and the numpy pyfunc predicts what the Spark
+    columns predict; with Gamma-Gamma and with the shrunk-mean fallback."""
+    import dataclasses
+
     import mlflow
+    from mlflow import MlflowClient
 
     from seglib.config import MlflowConfig, SeglibConfig, WarehouseConfig
     from seglib.modeling.clv_model import INPUT_COLUMNS, ClvParameters
     from seglib.tracking import clv_model_name, load_clv_parameters, log_clv, setup_mlflow
 
     models, _ = day_fit
+    if method == "shrunk_mean":
+        shrunk = C.SpendModel(method, "a test", C.ShrunkMeanParams(31.5, 0.6), None, models.spend.moments)
+        models = dataclasses.replace(models, spend=shrunk)
     cfg = SeglibConfig(
         warehouse=WarehouseConfig(path=str(tmp_path_factory.mktemp("clv_mlflow") / "warehouse")),
         mlflow=MlflowConfig(experiment="clv-test"),
         clv=ClvConfig(period="day", horizon_days=180),
     )
-    fitted = ClvParameters(models.bgnbd.params, models.gamma_gamma.params, "day", 180, 0.1)
+    fitted = ClvParameters(models.bgnbd.params, models.spend.params, "day", 180, 0.1)
     comparison = C.HoldoutComparison(date(2024, 1, 1), date(2024, 4, 1), 91.0, 100, 50.0, 52.0, 0.04, 0.3, 0.5, 0.6)
     setup_mlflow(cfg)
-    with mlflow.start_run():
+    with mlflow.start_run() as run:
         logged = log_clv(cfg, models, models, comparison, fitted)
     assert logged["alias"] == "champion"
     name = clv_model_name(cfg)
     parameters, version = load_clv_parameters(name)
-    assert (parameters, version) == (fitted, logged["model_version"])
+    assert (parameters, version, parameters.spend_method) == (fitted, logged["model_version"], method)
+    logged_params = mlflow.get_run(run.info.run_id).data.params
+    assert (logged_params["clv.gamma_gamma.method"], logged_params["clv.gamma_gamma.reason"]) == (
+        method,
+        models.spend.reason or "-",
+    )
+    assert MlflowClient().get_model_version(name, version).tags["clv.gamma_gamma.method"] == method
     rows = [
         (0, 0, 0, 0, None),
         (0, 0, 200, 0, None),
@@ -391,7 +491,7 @@ def test_registry_round_trip_pyfunc_predicts_like_spark(spark, day_fit, tmp_path
         "subject_id string, frequency int, recency int, T int, monetary_periods int, monetary_value double",
     )
     columns = ["probability_alive", "expected_purchases", "expected_avg_value", "predicted_clv"]
-    spark_rows = C.predict_clv(summary, parameters.bgnbd, parameters.gamma_gamma, cfg.clv).orderBy("subject_id")
+    spark_rows = C.predict_clv(summary, parameters.bgnbd, parameters.spend, cfg.clv).orderBy("subject_id")
     expected = [[r[c] for c in columns] for r in spark_rows.collect()]
     frame = summary.orderBy("subject_id").select(*INPUT_COLUMNS).toPandas()  # 5 literal rows
     got = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(frame)[columns].to_numpy().tolist()
