@@ -39,3 +39,23 @@ def test_a_missing_key_is_one_line_and_verbose_shows_the_traceback(spark, tmp_pa
 def test_an_unknown_config_key_names_its_path(capsys):
     assert main(["config", "--set", "generator.custmers=5"]) == 2
     assert "generator.custmers" in capsys.readouterr().err
+
+
+def test_a_skipped_family_exits_3_and_one_the_data_cannot_have_exits_0(tmp_path, capsys):
+    from datetime import date
+
+    from seglib.cli import EXIT_PARTIAL, _report
+    from seglib.config import load_config
+    from seglib.modeling.feasibility import FamilyCheck
+    from seglib.pipeline import RunContext, RunResult
+
+    cfg = load_config((), [f"warehouse.path={tmp_path / 'wh'}"])
+    not_applicable = FamilyCheck("propensity_upgrade", "not_applicable", "upgrade: no plan history")
+    result = RunResult(RunContext.create(date(2026, 11, 1), "r1"), skipped=[not_applicable])
+    assert _report(None, cfg, "run", result) == 0
+    out, err = capsys.readouterr()
+    assert "propensity_upgrade: NOT APPLICABLE: upgrade: no plan history" in out
+    assert err.strip() == "seg run: propensity_upgrade not applicable: upgrade: no plan history"
+    result.skipped.append(FamilyCheck("clv_bracket", "skipped", "clv: not scored: seglib_clv has no champion"))
+    assert _report(None, cfg, "run", result) == EXIT_PARTIAL == 3
+    assert "seg run: clv_bracket skipped: clv: not scored" in capsys.readouterr().err

@@ -69,3 +69,25 @@ def test_clv_without_orders_before_the_snapshot_is_not_applicable(silver):
     assert check_clv(silver, AS_OF).status == "ok"
     check = check_clv(silver, date(2023, 12, 1))  # the first order is on that day, after its 00:00 cut-off
     assert check == FamilyCheck("clv_bracket", "not_applicable", "clv: no completed orders before 2023-12-01")
+
+
+def test_a_required_family_that_cannot_be_trained_fails_the_run_before_the_features(spark, tmp_path):
+    from seglib.errors import RequiredFamilyError
+    from seglib.pipeline import RunContext, check_families
+
+    # An empty warehouse: silver reads as empty, so no target has anything to learn from.
+    cfg = load_config(
+        (), [f"warehouse.path={tmp_path / 'wh'}", "propensity.targets={purchase: {kind: purchase, required: true}}"]
+    )
+    ctx = RunContext.create(AS_OF, "r1")
+    with pytest.raises(RequiredFamilyError, match="purchase: no completed orders in the data"):
+        check_families(spark, cfg, ctx, ("features", "propensity"))
+    relaxed = load_config((), [f"warehouse.path={tmp_path / 'wh'}"])
+    checks = check_families(spark, relaxed, ctx, ("features", "propensity", "clv"))
+    assert {f: c.status for f, c in checks.items()} == {
+        "propensity_purchase": "not_applicable",
+        "propensity_churn": "not_applicable",
+        "propensity_upgrade": "not_applicable",
+        "clv_bracket": "not_applicable",
+    }
+    assert check_families(spark, relaxed, ctx, ("features", "cluster")) == {}  # nothing trained: nothing checked
