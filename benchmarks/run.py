@@ -52,15 +52,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results-dir", type=Path, default=None, help="default: benchmarks/results")
     p.add_argument(
         "--only",
-        choices=["all", "pipeline", "ingest", "clustering", "propensity"],
+        choices=["all", "pipeline", "ingest", "clustering", "propensity", "worlds"],
         default="all",
         help="all (default) | pipeline (ingest, features, RFM) | ingest (generate, floor, ingest) | clustering "
-        "(k selection vs scikit-learn) | propensity (GBT training vs scikit-learn)",
+        "(k selection vs scikit-learn) | propensity (GBT training vs scikit-learn) | worlds (the default clustering on "
+        "planted worlds: k, ARI, NMI per world)",
     )
     p.add_argument("--cluster-rows", type=int, default=1_000_000, help="clustering matrix rows N (default 1000000)")
     p.add_argument("--cluster-dims", type=int, default=20, help="clustering matrix features (default 20)")
     p.add_argument("--cluster-blobs", type=int, default=7, help="planted blobs of the clustering matrix (default 7)")
     p.add_argument("--cluster-spread", type=float, default=1.0, help="std of the blob centres (noise std is 1)")
+    p.add_argument("--worlds", default=None, help="worlds: comma-separated names (default: every world)")
+    p.add_argument("--worlds-cache", type=Path, default=Path(".seglib/worlds"), help="cached world feature tables")
     p.add_argument("--propensity-rows", type=int, default=1_000_000, help="propensity matrix rows (default 1000000)")
     p.add_argument("--propensity-dims", type=int, default=40, help="propensity matrix features (default 40)")
     return p.parse_args(argv)
@@ -369,6 +372,10 @@ def run_benchmarks(
         m |= bench_clustering(spark, cfg, args, phases)
     if args.only in ("all", "propensity"):
         m |= bench_propensity(spark, cfg, args, phases)
+    if args.only in ("all", "worlds"):
+        from benchmarks.worlds.bench import bench_worlds
+
+        m |= bench_worlds(spark, cfg, args, phases)
     return m | peak_rss_mb()
 
 

@@ -177,3 +177,28 @@ def run_worlds(
         log.info("world %s: %s", name, score)
         scores.append(score)
     return scores
+
+
+RESULTS = Path(__file__).resolve().parent.parent / "results" / "latest-worlds.md"
+
+
+def bench_worlds(spark: SparkSession, cfg, args, phases) -> dict:
+    """``make bench`` section: every world (or ``--worlds``) with ``cfg.clustering``; writes latest-worlds.md."""
+    names = args.worlds.split(",") if args.worlds else list(WORLDS)
+    base_files = [str(f) for f in (args.config or [Path(__file__).resolve().parents[2] / "conf" / "local.yaml"])]
+    with phases.timed("worlds"):
+        scores = run_worlds(spark, base_files, cfg.clustering, names, args.worlds_cache)
+    environment = {"master": args.master, "spark": spark.version, "as_of": AS_OF.isoformat()}
+    results = Path(args.results_dir) / RESULTS.name if args.results_dir else RESULTS
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(markdown(scores, cfg.clustering, environment))
+    s = summary(scores)
+    return {
+        "worlds_min_ari": s["min_ari"],
+        "worlds_median_ari": s["median_ari"],
+        "worlds_k_exact_share": s["k_exact_share"],
+        "worlds_target_met": s["target_met"],
+        "worlds": {
+            sc.world: {"k": sc.chosen_k, "planted_k": sc.planted_k, "ari": sc.ari, "nmi": sc.nmi} for sc in scores
+        },
+    }

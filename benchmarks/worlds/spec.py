@@ -24,8 +24,8 @@ class WorldSpec:
     customers: int = 2000
     days: int = 180
     seed: int = 1
-    separation: float = 1.3  # sd of the segment centres on every latent axis of a signal group (within-sd is 1)
-    min_centre_distance: float = 3.2  # centres are redrawn until every pair is this far apart (within-sd units)
+    separation: float = 2.0  # sd of the segment centres on every latent axis of a signal group (within-sd is 1)
+    min_centre_distance: float = 6.0  # centres are redrawn until every pair is this far apart (within-sd units)
     activity_factor: float = 0.35  # sd (log scale) of a common factor scaling both orders and sessions
     heavy_tail: bool = False  # Pareto order amounts and a Pareto spend multiplier per customer
     orders_only: bool = False  # no events, no texts
