@@ -291,7 +291,7 @@ def render_summary(spark, cfg: SeglibConfig, result) -> str:
             )
         if v.scored_version:
             lines.append(
-                f"clv: scored by {v.model_name} v{v.scored_version}; brackets "
+                f"clv: scored by {v.model_name} v{v.scored_version} (spend model: {v.gamma_gamma_method}); brackets "
                 + ", ".join(f"{b}={n}" for b, n in sorted(v.bracket_sizes.items()))
             )
         shown.append("models/clv_predictions")

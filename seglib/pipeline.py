@@ -273,16 +273,13 @@ def stage_propensity(
                 model, inputs, scored_version = load_by_alias(model_name)
             except LookupError as e:  # the first version failed the gate: nothing is fit to publish yet
                 log.error("propensity %s NOT scored: %s", name, e)
+                unscored = f"not scored, {model_name} has no champion (no version passed propensity.champion_gate)"
+                reason = f"{skipped.reason}; {unscored}" if skipped is not None else f"{name}: {unscored}"
                 results.append(
-                    PropensityTargetResult(
-                        name, model_name, trained, alias, None, kind, holdout, {}, {},
-                        skipped or FamilyCheck(propensity_family(name), "skipped",
-                                               f"{name}: not scored, {model_name} has no champion (every version "
-                                               "failed propensity.champion_gate)"),
-                    )
+                    PropensityTargetResult(name, model_name, trained, alias, None, kind, holdout, {}, {},
+                                           FamilyCheck(propensity_family(name), "skipped", reason))
                 )  # fmt: skip
                 continue
-
             raw = P.scored(model, snapshot.select("subject_id", *inputs)).select("subject_id", P.SCORE, P.RAW_SCORE)
             raw.persist()  # read by the quantiles, the tier profiles and the write
             tiers = P.tier_thresholds(raw, pcfg)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import reduce
 from typing import Literal
 
@@ -124,13 +124,21 @@ def check_propensity_targets(silver: Mapping[str, DataFrame], cfg: SeglibConfig,
                 short.append(f"{what} {pos} positives / {rows - pos} negatives")
         if short:
             span = span or _data_span(silver)
+            why = ""
+            if span[0] is not None and span[0] >= cutoffs.training[0]:
+                why = f"; the history is too short: it starts after the first training cut-off {cutoffs.training[0]}"
+            elif span[1] is not None and span[1] < as_of - timedelta(days=target.window_days):
+                why = (
+                    f"; the data ends before the holdout's label window {cutoffs.holdout} .. {as_of}: is the "
+                    "snapshot dated after the data's end?"
+                )
             checks.append(
                 FamilyCheck(
                     family,
                     "skipped",
                     f"{name}: too few labels ({'; '.join(short)}; propensity.min_positives is {pcfg.min_positives}) "
                     f"at cut-offs {', '.join(map(str, cutoffs.training))} + holdout {cutoffs.holdout} with "
-                    f"{target.window_days}-day windows; the data spans {span[0]} .. {span[1]}",
+                    f"{target.window_days}-day windows; the data spans {span[0]} .. {span[1]}{why}",
                 )
             )
             continue

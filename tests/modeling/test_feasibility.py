@@ -52,7 +52,7 @@ def test_a_holdout_without_positives_is_skipped_and_says_where_the_data_ends(sil
     [check] = check_propensity_targets({**silver, "orders": silver["orders_no_holdout_buyers"]}, cfg, AS_OF)
     assert check.family == "propensity_purchase" and check.status == "skipped"
     assert "holdout 0 positives / 6 negatives" in check.reason
-    assert "the data spans 2023-12-01 .. 2024-01-06" in check.reason
+    assert "the data spans 2023-12-01 .. 2024-01-06; the data ends before the holdout" in check.reason
 
 
 def test_upgrade_without_plan_history_is_not_applicable_and_disabled_targets_are_not_checked(silver):
