@@ -22,8 +22,8 @@ from pyspark.sql import functions as F
 from seglib.config import SeglibConfig
 from seglib.delta_io import current_version, read_table, table_exists, write_table
 from seglib.errors import MissingInputError, RequiredFamilyError, UntrainableError
-from seglib.modeling.feasibility import CLUSTER_FAMILY, CLV_FAMILY, FamilyCheck, propensity_family
-from seglib.tables import RAW_INPUTS, Warehouse, table, tables_in
+from seglib.modeling.feasibility import FamilyCheck
+from seglib.tables import CLUSTER_FAMILY, CLV_FAMILY, RAW_INPUTS, Warehouse, propensity_family, table, tables_in
 
 log = logging.getLogger(__name__)
 

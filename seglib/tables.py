@@ -420,6 +420,17 @@ FEATURES = (
         dynamic_columns=True,
     ),
 )
+# The model families' segment family names (the rule families are named in conf/segments.yaml).
+CLUSTER_FAMILY = "cluster"
+CLV_FAMILY = "clv_bracket"
+PROPENSITY_PREFIX = "propensity_"
+
+
+def propensity_family(target: str) -> str:
+    """The segment family of a propensity target's tiers."""
+    return f"{PROPENSITY_PREFIX}{target}"
+
+
 SEGMENT_FAMILY = _c(
     "segment_family",
     "string",

@@ -30,6 +30,7 @@ from seglib.config import SeglibConfig
 from seglib.features._time import before_cutoff
 from seglib.features.build import consented_subjects
 from seglib.modeling import propensity as P
+from seglib.tables import CLUSTER_FAMILY, CLV_FAMILY, propensity_family
 
 Status = Literal["ok", "skipped", "not_applicable"]
 
@@ -41,14 +42,6 @@ class FamilyCheck:
     family: str  # propensity_<target> | clv_bracket | cluster
     status: Status
     reason: str = ""  # one line, empty when ok
-
-
-def propensity_family(target: str) -> str:
-    return f"propensity_{target}"
-
-
-CLV_FAMILY = "clv_bracket"
-CLUSTER_FAMILY = "cluster"
 
 
 def _population(silver: Mapping[str, DataFrame], consented: DataFrame, cutoff: date) -> DataFrame:

@@ -22,10 +22,8 @@ from pyspark.sql import functions as F
 from seglib.config import SeglibConfig
 from seglib.segments.profiles import meets_floor
 from seglib.segments.rules import FAMILY_COLUMN_PREFIX, RuleValidationError, assign_rule_segments
+from seglib.tables import CLUSTER_FAMILY, CLV_FAMILY, PROPENSITY_PREFIX, propensity_family
 
-CLUSTER_FAMILY = "cluster"
-CLV_FAMILY = "clv_bracket"
-PROPENSITY_PREFIX = "propensity_"
 # Config sections whose values decide the published segments: their hash is the rows' config lineage.
 CONFIG_SECTIONS = ("features", "clustering", "segments", "propensity", "clv", "rules")
 MEMBERSHIP_KEYS = ("subject_id", "segment_family", "segment_id")
@@ -69,10 +67,6 @@ def slug(name: str) -> str:
 def slug_column(name: Column) -> Column:
     """:func:`slug` as a Spark expression (same result for the names rules can have)."""
     return F.regexp_replace(F.regexp_replace(F.lower(name), "[^a-z0-9]+", "_"), "^_+|_+$", "")
-
-
-def propensity_family(target: str) -> str:
-    return f"{PROPENSITY_PREFIX}{target}"
 
 
 def exclusive_families(cfg: SeglibConfig, targets: list[str]) -> list[str]:
