@@ -52,11 +52,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results-dir", type=Path, default=None, help="default: benchmarks/results")
     p.add_argument(
         "--only",
-        choices=["all", "pipeline", "ingest", "clustering", "propensity", "worlds"],
+        choices=["all", "pipeline", "ingest", "clustering", "propensity", "worlds", "propensity-real"],
         default="all",
         help="all (default) | pipeline (ingest, features, RFM) | ingest (generate, floor, ingest) | clustering "
         "(k selection vs scikit-learn) | propensity (GBT training vs scikit-learn) | worlds (the default clustering on "
-        "planted worlds: k, ARI, NMI per world)",
+        "planted worlds: k, ARI, NMI per world) | propensity-real (purchase propensity on the CDNOW orders vs BG/NBD "
+        "and recency)",
     )
     p.add_argument("--cluster-rows", type=int, default=1_000_000, help="clustering matrix rows N (default 1000000)")
     p.add_argument("--cluster-dims", type=int, default=20, help="clustering matrix features (default 20)")
@@ -66,6 +67,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--worlds-cache", type=Path, default=Path(".seglib/worlds"), help="cached world feature tables")
     p.add_argument("--propensity-rows", type=int, default=1_000_000, help="propensity matrix rows (default 1000000)")
     p.add_argument("--propensity-dims", type=int, default=40, help="propensity matrix features (default 40)")
+    p.add_argument("--real-customers", type=int, default=None, help="propensity-real: first N CDNOW customers")
     return p.parse_args(argv)
 
 
@@ -372,6 +374,10 @@ def run_benchmarks(
         m |= bench_clustering(spark, cfg, args, phases)
     if args.only in ("all", "propensity"):
         m |= bench_propensity(spark, cfg, args, phases)
+    if args.only in ("all", "propensity-real"):
+        from benchmarks.propensity_real import bench_propensity_real
+
+        m |= bench_propensity_real(spark, cfg, args, phases)
     if args.only in ("all", "worlds"):
         from benchmarks.worlds.bench import bench_worlds
 

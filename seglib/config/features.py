@@ -137,6 +137,23 @@ class PsychographicsConfig(StrictModel):
         return self
 
 
+class BtydConfig(StrictModel):
+    """Buy-till-you-die features (seglib/features/btyd.py): a BG/NBD fit per feature build on the completed orders
+    before its cut-off, and each buyer's probability alive and expected purchases from it."""
+
+    enabled: bool = True
+    period: Literal["day", "week"] = Field("week", description="Purchase period of the BG/NBD summary (clv.period).")
+    horizon_days: int = Field(
+        30, ge=1, description="btyd_expected_purchases counts purchase periods in the days after the cut-off."
+    )
+    min_buyers: int = Field(
+        20, ge=1, description="Fewer consenting buyers before the cut-off: no fit, the BTYD columns are null."
+    )
+    max_summary_rows: int = Field(
+        1_000_000, ge=1, description="More distinct (x, t_x, T) rows than this: no fit, the BTYD columns are null."
+    )
+
+
 class FeaturesConfig(StrictModel):
     lookback_days: int = Field(365, ge=1, description="Events older than this before the snapshot are not read.")
     rfm: RfmConfig = Field(default_factory=RfmConfig)
@@ -146,3 +163,4 @@ class FeaturesConfig(StrictModel):
     demographics: DemographicsConfig = Field(default_factory=DemographicsConfig)
     lifetime: LifetimeConfig = Field(default_factory=LifetimeConfig)
     psychographics: PsychographicsConfig = Field(default_factory=PsychographicsConfig)
+    btyd: BtydConfig = Field(default_factory=BtydConfig)

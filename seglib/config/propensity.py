@@ -39,6 +39,10 @@ DEFAULT_PROPENSITY_FEATURES = [
     "text_count",
     "sentiment_score",
     "plan_tier",
+    # buy-till-you-die quantities as of the cut-off (features.btyd): the classic purchase ranking, as inputs
+    "btyd_p_alive",
+    "btyd_expected_purchases",
+    "recency_gap_ratio",
 ]
 
 
@@ -66,6 +70,21 @@ class GbtGrid(StrictModel):
     max_depth: list[int] = Field(default_factory=lambda: [3, 5])
     max_iter: list[int] = Field(default_factory=lambda: [20])
     step_size: list[float] = Field(default_factory=lambda: [0.1])
+    min_instances_per_node: list[int] = Field(
+        default_factory=lambda: [1], description="Fewest training rows in a leaf (larger: smoother trees)."
+    )
+    subsampling_rate: list[float] = Field(
+        default_factory=lambda: [1.0], description="Share of the rows each tree is fitted on (stochastic boosting)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> GbtGrid:
+        empty = [k for k, v in self.model_dump().items() if not v]
+        if empty:
+            raise ValueError(f"propensity.grid lists must not be empty: {empty}")
+        if any(not 0 < r <= 1 for r in self.subsampling_rate) or any(n < 1 for n in self.min_instances_per_node):
+            raise ValueError("propensity.grid: subsampling_rate in (0, 1], min_instances_per_node >= 1")
+        return self
 
 
 class PropensityConfig(StrictModel):

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from seglib.config.features import FeaturesConfig
 from seglib.features._time import as_of_epoch_day, clipped
+from seglib.features.btyd import btyd_features
 from seglib.features.dictionary import feature_column_comments
 from seglib.features.events import COUNT_DEFAULTS, affinity_columns, aggregate_events, prepare_events
 from seglib.features.profile import demographic_features
@@ -131,6 +132,8 @@ def build_feature_set(
     if not cfg.demographics.enabled:
         customers = customers.select("subject_id", "_customer_country", "_signup_day")
     parts = [orders, events, customers]
+    if cfg.btyd.enabled:
+        parts.append(btyd_features(silver["orders"], consented, as_of, cfg.btyd))
     defaults: dict[str, object] = {**ORDER_COUNT_DEFAULTS, **COUNT_DEFAULTS} | dict.fromkeys(affinity_columns(cfg), 0.0)
     text_engine, text_model = NO_TEXT_ENGINE, None
     if cfg.psychographics.enabled:

@@ -60,6 +60,22 @@ def _lifetime(cfg: FeaturesConfig) -> dict[str, str]:
     return out
 
 
+def _btyd(cfg: FeaturesConfig) -> dict[str, str]:
+    b = cfg.btyd
+    fit = (
+        f"of a BG/NBD fitted on the completed orders before the cut-off of the snapshot's buyers ({b.period}ly "
+        "purchase periods, seglib.modeling.clv); null without a completed order before the cut-off, and for everyone "
+        f"when no fit is possible (fewer than {b.min_buyers} buyers, no repeat purchase, no convergence)"
+    )
+    return {
+        "btyd_p_alive": f"Probability the buyer is still active (P(alive | x, t_x, T)), in (0, 1], {fit}.",
+        "btyd_expected_purchases": f"Expected purchase {b.period}s in the {b.horizon_days} days after the cut-off, "
+        f">= 0, {fit}.",
+        "recency_gap_ratio": "Days since the last completed order's day / the subject's mean days between its order "
+        "days ((last - first) / (order days - 1)); above 1: overdue; null with fewer than two order days.",
+    }
+
+
 def _activity() -> dict[str, str]:
     return {
         "events_90d": f"Events {W}; 0 if none.",
@@ -172,7 +188,10 @@ def _psychographics(cfg: FeaturesConfig) -> dict[str, str]:
 def feature_column_comments(cfg: FeaturesConfig | None = None) -> dict[str, str]:
     """Ordered column -> comment for the feature table this config produces (the output's column order)."""
     cfg = cfg or FeaturesConfig()
-    out = _key() | _rfm(cfg) | _lifetime(cfg) | _activity()
+    out = _key() | _rfm(cfg) | _lifetime(cfg)
+    if cfg.btyd.enabled:
+        out |= _btyd(cfg)
+    out |= _activity()
     if cfg.engagement.enabled:
         out |= _engagement(cfg)
     if cfg.behaviour.enabled:

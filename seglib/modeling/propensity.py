@@ -284,7 +284,13 @@ def _prepare(columns: list[str]) -> list:
 
 def gbt_pipeline(columns: list[str], cfg: PropensityConfig) -> tuple[Pipeline, GBTClassifier]:
     gbt = GBTClassifier(
-        featuresCol=VECTOR, labelCol=LABEL, weightCol=WEIGHT, seed=cfg.seed, maxDepth=cfg.grid.max_depth[0]
+        featuresCol=VECTOR,
+        labelCol=LABEL,
+        weightCol=WEIGHT,
+        seed=cfg.seed,
+        maxDepth=cfg.grid.max_depth[0],
+        minInstancesPerNode=cfg.grid.min_instances_per_node[0],
+        subsamplingRate=cfg.grid.subsampling_rate[0],
     )
     return Pipeline(stages=[*_prepare(columns), gbt]), gbt
 
@@ -437,6 +443,8 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
         .addGrid(gbt.maxDepth, cfg.grid.max_depth)
         .addGrid(gbt.maxIter, cfg.grid.max_iter)
         .addGrid(gbt.stepSize, cfg.grid.step_size)
+        .addGrid(gbt.minInstancesPerNode, cfg.grid.min_instances_per_node)
+        .addGrid(gbt.subsamplingRate, cfg.grid.subsampling_rate)
         .build()
     )
     cv = CrossValidator(
@@ -454,6 +462,8 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
         "max_depth": float(best_gbt.getMaxDepth()),
         "max_iter": float(best_gbt.getMaxIter()),
         "step_size": float(best_gbt.getStepSize()),
+        "min_instances_per_node": float(best_gbt.getMinInstancesPerNode()),
+        "subsampling_rate": float(best_gbt.getSubsamplingRate()),
     }
     baseline = baseline_pipeline(columns).fit(train)
     best_index = max(range(len(grid)), key=lambda i: cv_model.avgMetrics[i])

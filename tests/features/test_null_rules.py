@@ -47,6 +47,7 @@ RULE_COLUMNS: dict[str, list[str]] = {
     ],
     "no_known_date": ["tenure_days"],
     "undefined_index_input": ["engagement_index"],
+    "no_btyd_fit_or_orders": ["btyd_p_alive", "btyd_expected_purchases", "recency_gap_ratio"],
 }  # fmt: skip
 
 
@@ -109,6 +110,13 @@ def test_no_completed_orders(features):
         cols,
         [("events_only", *none), ("texts_only", *none), ("full", 10, 1, 1, 1, 50.0, 50.0, 50.0, 50.0, 50.0, 3, 1)],
     )
+
+
+def test_no_btyd_fit_or_orders(features):
+    # two buyers are fewer than features.btyd.min_buyers (no BG/NBD fit), each with one order day (no gap);
+    # tests/features/test_btyd.py covers the fitted columns
+    rows = [(s, None, None, None) for s in ("full", "orders_only", "events_only", "texts_only")]
+    assert_rule(features, RULE_COLUMNS["no_btyd_fit_or_orders"], rows)
 
 
 def test_no_events_gives_zero_counts_and_rates(features):
