@@ -16,10 +16,16 @@ from seglib.modeling import propensity as P
 CUTOFF = date(2024, 3, 1)
 PCFG = PropensityConfig(
     features=["x1", "x2", "noise"],
-    grid=GbtGrid(max_depth=[2, 3], max_iter=[10], step_size=[0.3]),
+    grid=GbtGrid(max_depth=[2, 3], max_iter=[10], step_size=[0.3], min_instances_per_node=[5], subsampling_rate=[0.8]),
     num_folds=2,
     min_positives=5,
 )
+
+
+@pytest.mark.parametrize("bad", [{"max_depth": []}, {"subsampling_rate": [0.0]}, {"min_instances_per_node": [0]}])
+def test_gbt_grid_refuses_empty_lists_and_out_of_range_values(bad):
+    with pytest.raises(ValueError, match=r"propensity\.grid"):
+        GbtGrid(**bad)
 
 
 def test_cutoffs_keep_every_training_label_window_before_the_holdout():
@@ -209,6 +215,7 @@ def test_gbt_beats_the_linear_baseline_on_an_interaction_and_is_published(fitted
     assert fit.model_kind == "gbt"
     assert fit.gbt.roc_auc > 0.9 > 0.7 > fit.baseline.roc_auc
     assert len(fit.cv_roc_auc) == 2 and fit.best_params["max_iter"] == 10
+    assert (fit.best_params["min_instances_per_node"], fit.best_params["subsampling_rate"]) == (5, 0.8)
     assert max(fit.importances, key=fit.importances.get) in {"x1", "x2"}
     assert fit.importances["noise"] < min(fit.importances["x1"], fit.importances["x2"])
 
