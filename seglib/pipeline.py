@@ -273,8 +273,11 @@ def stage_propensity(
                 model, inputs, scored_version = load_by_alias(model_name)
             except LookupError as e:  # the first version failed the gate: nothing is fit to publish yet
                 log.error("propensity %s NOT scored: %s", name, e)
-                unscored = f"not scored, {model_name} has no champion (no version passed propensity.champion_gate)"
-                reason = f"{skipped.reason}; {unscored}" if skipped is not None else f"{name}: {unscored}"
+                if skipped is not None:
+                    reason = f"{skipped.reason}; no champion of {model_name} to score with"
+                else:
+                    reason = f"{name}: not scored, {model_name} v{trained} failed propensity.champion_gate and no "
+                    reason += "earlier version is champion"
                 results.append(
                     PropensityTargetResult(name, model_name, trained, alias, None, kind, holdout, {}, {},
                                            FamilyCheck(propensity_family(name), "skipped", reason))
@@ -699,11 +702,17 @@ def _required(cfg: SeglibConfig, family: str) -> bool:
 
 
 def _clv_skipped(cfg: SeglibConfig, clv: ClvResult) -> list[FamilyCheck]:
-    """The CLV family's skip, if any: a refused new fit (the champion, if any, still scored), or nothing scored."""
+    """The CLV family's skip, if any: a refused new fit (the champion, if any, still scored), or nothing scored (a
+    first fit that failed the gate). A new fit that only lost to the champion is the gate at work, not a skip."""
     reasons = []
     if clv.refused:
         reasons.append(f"the new fit was refused ({clv.refused})")
     if not clv.scored_version:
+        if clv.trained_version and not clv.refused:
+            h = clv.holdout
+            reasons.append(f"the new fit v{clv.trained_version} failed clv.champion_gate (holdout: "
+                           f"{h.get('relative_error', float('nan')):+.1%} predicted against actual purchases, "
+                           f"per-subject r = {h.get('correlation', float('nan')):.3f})")  # fmt: skip
         reasons.append(f"not scored: {clv.model_name} has no champion")
     elif clv.refused:
         reasons.append(f"scored by the champion v{clv.scored_version}")

@@ -75,9 +75,12 @@ def _missing_input(kind: str, silver: Mapping[str, DataFrame], plan_order: list[
     if kind == "upgrade":
         if len(plan_order) < 2:
             return "features.demographics.plan_order names fewer than 2 plans"
-        plans = silver[P.HISTORY].where(F.col("plan").isin(plan_order)).select("plan").distinct().count()
-        if plans == 0:
+        planned = silver[P.HISTORY].where(F.col("plan").isin(plan_order))
+        if planned.isEmpty():
             return f"no plan history: no CRM row has a plan of features.demographics.plan_order {plan_order}"
+        changed = planned.groupBy("subject_id").agg(F.countDistinct("plan").alias("plans")).where(F.col("plans") > 1)
+        if changed.isEmpty():
+            return "no plan history: no customer's CRM history changes plan (plans are known, never changes)"
     return None
 
 

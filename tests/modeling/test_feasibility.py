@@ -62,7 +62,13 @@ def test_upgrade_without_plan_history_is_not_applicable_and_disabled_targets_are
     )
     [check] = check_propensity_targets(silver, cfg, AS_OF)
     assert check.family == "propensity_upgrade" and check.status == "not_applicable"
-    assert check.reason.startswith("upgrade: no plan history")
+    assert check.reason.startswith("upgrade: no plan history: no CRM row has a plan")
+    # Plans known, but nobody's ever changes: nothing to learn an upgrade from either.
+    static = customers_history_df(
+        silver["events"].sparkSession, [(s, "2023-11-01", "DE", "basic", False) for s in SUBJECTS]
+    )
+    [check] = check_propensity_targets({**silver, "customers_history": static}, cfg, AS_OF)
+    assert check.status == "not_applicable" and "no customer's CRM history changes plan" in check.reason
 
 
 def test_clv_without_orders_before_the_snapshot_is_not_applicable(silver):
