@@ -15,6 +15,8 @@ PARTIAL_RUN_TABLES = {
     "clustering": "latest-clustering.md",
     "ingest": "latest-ingest.md",
     "propensity": "latest-propensity.md",
+    "propensity-real": "latest-propensity-real.md",
+    "worlds": "latest-worlds.md",
 }
 
 
