@@ -425,6 +425,26 @@ def _check_positives(df: DataFrame, what: str, cfg: PropensityConfig) -> tuple[i
     return rows, positives
 
 
+# A cross-validation fold's Imputer has no surrogate for a column with no value in the fold's training part: a column
+# with fewer known values than this is dropped (with n values, the chance that one fold misses all of them is
+# num_folds^(1-n): 2e-6 for 2 folds and 20 values).
+MIN_KNOWN_VALUES = 20
+
+
+def _too_sparse_for_folds(df: DataFrame, columns: list[str], folds: int) -> dict[str, str]:
+    """Feature -> reason, for the columns with fewer than MIN_KNOWN_VALUES non-null values (one aggregation)."""
+    if not columns:
+        return {}
+    row = df.agg(
+        *[F.count(F.nanvl(F.col(c).cast("double"), F.lit(None).cast("double"))).alias(c) for c in columns]
+    ).first()
+    return {
+        c: f"{row[c]} known values: too few for {folds}-fold cross-validation"
+        for c in columns
+        if row[c] < MIN_KNOWN_VALUES
+    }
+
+
 def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs, cfg: PropensityConfig) -> TargetFit:
     """Cross-validated GBT and a logistic baseline on ``train``, both judged on ``holdout`` (later in time)."""
     # Cached first: the checks, the feature inspection and every fit read the labelled rows, whose labels are joins
@@ -440,7 +460,8 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
     rows, positives = _check_positives(cached, f"{name} training set ({len(cutoffs.training)} cut-offs)", cfg)
     _check_positives(holdout, f"{name} holdout ({cutoffs.holdout})", cfg)
     usable, dropped = inspect_features(cached, cfg.features, [])
-    columns = usable.numeric
+    dropped |= _too_sparse_for_folds(cached, usable.numeric, cfg.num_folds)
+    columns = [c for c in usable.numeric if c not in dropped]
     train, weights = with_class_weights(cached, cfg, (positives, rows - positives))
     pipeline, gbt = gbt_pipeline(columns, cfg)
     grid = (

@@ -266,3 +266,14 @@ def test_registry_round_trip_scores_like_the_fitted_model(spark, fitted, tmp_pat
     expected = P.scored(fit.model, holdout).select("subject_id", P.SCORE)
     actual = P.scored(model, holdout.select("subject_id", *inputs)).select("subject_id", P.SCORE)
     assert_approx_df_equality(actual, expected, precision=1e-12, ignore_row_order=True)
+
+
+def test_a_feature_with_too_few_known_values_for_the_folds_is_dropped(spark):
+    # 19 known values (one of them NaN, which counts as unknown) and 30 known: only the first is too sparse for a
+    # fold's imputer (BTYD columns on a tiny history are mostly null).
+    rows = [(float(i) if i < 20 else None, float(i)) for i in range(30)]
+    rows[0] = (float("nan"), 0.0)
+    df = spark.createDataFrame(rows, "sparse double, dense double")
+    assert P._too_sparse_for_folds(df, ["sparse", "dense"], 2) == {
+        "sparse": "19 known values: too few for 2-fold cross-validation"
+    }
