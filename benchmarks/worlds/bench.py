@@ -20,7 +20,7 @@ from statistics import median
 
 from pyspark.sql import DataFrame, SparkSession
 
-from benchmarks.worlds.generator import write_world
+from benchmarks.worlds.generator import GENERATOR_VERSION, write_world
 from benchmarks.worlds.spec import WORLDS, WorldSpec
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,9 @@ class WorldScore:
 
 
 def fingerprint(spec: WorldSpec) -> str:
-    return hashlib.sha256(json.dumps(asdict(spec), sort_keys=True, default=str).encode()).hexdigest()[:12]
+    """The cache key: the spec, and for an independent world the generator's calibration version."""
+    keyed = asdict(spec) | ({"generator_version": GENERATOR_VERSION} if spec.source == "independent" else {})
+    return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def world_config(base_files: list[str], workdir: Path, overrides: list[str] = ()):

@@ -53,3 +53,25 @@ def test_tables_conform_to_the_raw_contract(spark):
     ]
     empty = to_spark(spark, None, CONTRACT["raw_texts"])
     assert empty.count() == 0 and empty.columns == [name for name, _, _ in CONTRACT["raw_texts"]]
+
+
+def test_nobody_orders_or_visits_before_signing_up():
+    from benchmarks.worlds.generator import draw_world
+
+    frames = draw_world(WorldSpec("s", customers=200, days=365, seed=4), date(2026, 6, 1))
+    signup = frames["raw_crm_customers"].drop_duplicates("customer_id").set_index("customer_id").signup_s
+    orders, events = frames["raw_orders"], frames["raw_events"]
+    day = 86_400
+    assert (orders.order_ts.to_numpy() >= signup.loc[orders.customer_id].to_numpy() - day).all()
+    logged = events[events.customer_id.notna()]
+    assert (logged.event_ts.to_numpy() >= signup.loc[logged.customer_id].to_numpy() - day).all()
+
+
+def test_centre_gap_ignores_the_axes_no_feature_shows():
+    from benchmarks.worlds.generator import DIMS, HIDDEN, segment_centres
+
+    spec = WorldSpec("g", shares=(1, 1, 1, 1), signal=("purchase",), min_centre_distance=6.0, seed=9)
+    centres = segment_centres(np.random.default_rng(0), spec)["purchase"]
+    shown = [d for d in range(DIMS["purchase"]) if d not in HIDDEN["purchase"]]
+    gaps = [np.linalg.norm(centres[i, shown] - centres[j, shown]) for i in range(4) for j in range(i + 1, 4)]
+    assert min(gaps) >= 6.0
