@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from benchmarks.worlds.spec import GROUPS, WorldSpec
+from seglib.config.rules import EVENT_TYPES
 from seglib.delta_io import TableSpec, write_table
 from seglib.generate.tables import CONTRACT, TABLE_COMMENTS, TRUTH_CONTRACT, conform
 
@@ -32,18 +33,7 @@ DIMS = {"purchase": 5, "engagement": 11, "firmographic": 4, "text": 4}
 # the features, or its ARI judges nothing.
 HIDDEN = {"purchase": (4,)}
 GENERATOR_VERSION = 3  # part of the cache fingerprint: a calibration change rebuilds every cached world
-MIX = (
-    "page_view",
-    "product_view",
-    "search",
-    "add_to_cart",
-    "checkout",
-    "purchase",
-    "email_open",
-    "email_click",
-    "feature_use",
-    "support_ticket",
-)
+MIX = tuple(t for t in EVENT_TYPES if t not in ("login", "signup"))  # the behavioural event types, in order
 MIX_BASE = np.log([0.30, 0.25, 0.10, 0.08, 0.03, 0.02, 0.07, 0.03, 0.06, 0.03])
 CATEGORIES = ("electronics", "fashion", "home", "sports", "beauty", "books")
 CATEGORY_AXES = np.array([[1.0, -1.0, 0.5, -0.5, 0.0, 0.0], [0.0, 0.5, -1.0, 0.0, 1.0, -0.5]]) * 0.9

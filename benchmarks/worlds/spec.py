@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from seglib.config.generator import PLANTED_SEGMENTS
+
 GROUPS = ("purchase", "engagement", "firmographic", "text")
 
 
@@ -61,20 +63,11 @@ class WorldSpec:
         return f"independent: signal in {' + '.join(self.signal)}; shares {shares}" + (f"; {extra}" if extra else "")
 
 
-_DEMO_SEGMENTS = (
-    "high_value_loyal",
-    "bargain_hunter",
-    "lapsed",
-    "new_curious",
-    "b2b_power_user",
-    "support_heavy",
-)
-
 WORLDS: dict[str, WorldSpec] = {
     w.name: w
     for w in (
         # The demo's world: seglib's generator with its default segments and anonymous visitors.
-        WorldSpec("demo_seglib", source="seglib", seglib_segments=_DEMO_SEGMENTS, anonymous_share=0.3, seed=42),
+        WorldSpec("demo_seglib", source="seglib", seglib_segments=PLANTED_SEGMENTS, anonymous_share=0.3, seed=42),
         # seglib's generator, another segment list, no visitors.
         WorldSpec(
             "seglib_three", source="seglib", seglib_segments=("high_value_loyal", "lapsed", "support_heavy"), seed=5
