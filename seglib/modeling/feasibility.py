@@ -30,7 +30,7 @@ from seglib.config import SeglibConfig
 from seglib.features._time import before_cutoff
 from seglib.features.build import consented_subjects
 from seglib.modeling import propensity as P
-from seglib.tables import CLUSTER_FAMILY, CLV_FAMILY, propensity_family
+from seglib.tables import CLV_FAMILY, propensity_family
 
 Status = Literal["ok", "skipped", "not_applicable"]
 
@@ -72,9 +72,7 @@ def _missing_input(kind: str, silver: Mapping[str, DataFrame], plan_order: list[
         return "no completed orders in the data"
     if kind == "churn" and silver["events"].isEmpty() and silver["orders"].isEmpty():
         return "no events and no orders in the data"
-    if kind == "upgrade":
-        if len(plan_order) < 2:
-            return "features.demographics.plan_order names fewer than 2 plans"
+    if kind == "upgrade":  # (the config holds at least two plans)
         planned = silver[P.HISTORY].where(F.col("plan").isin(plan_order))
         if planned.isEmpty():
             return f"no plan history: no CRM row has a plan of features.demographics.plan_order {plan_order}"
@@ -151,11 +149,4 @@ def check_clv(silver: Mapping[str, DataFrame], as_of: date) -> FamilyCheck:
     return FamilyCheck(CLV_FAMILY, "ok")
 
 
-__all__ = [
-    "CLUSTER_FAMILY",
-    "CLV_FAMILY",
-    "FamilyCheck",
-    "check_clv",
-    "check_propensity_targets",
-    "propensity_family",
-]
+__all__ = ["FamilyCheck", "check_clv", "check_propensity_targets"]
