@@ -65,7 +65,7 @@ def labelled_sets(spark: SparkSession, cfg: SeglibConfig, as_of: date, check_lea
     check at the latest training cut-off first, as the pipeline runs it."""
     from seglib.features import build_feature_set
     from seglib.modeling import propensity as P
-    from seglib.pipeline import read_silver
+    from seglib.stages import read_silver
 
     silver = read_silver(spark, cfg)
     pcfg, target = cfg.propensity, cfg.propensity.targets[TARGET]

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from seglib.config import SeglibConfig
     from seglib.config.generator import GeneratorConfig
-    from seglib.pipeline import RunContext
+    from seglib.run_types import RunContext
 
 log = logging.getLogger("benchmarks")
 
@@ -193,7 +193,7 @@ def bench_ingest_floor(spark: SparkSession, cfg: SeglibConfig, workdir: Path, co
 def bench_ingest(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext, cores: int, phases: Phases) -> dict[str, Any]:
     """Generate the raw tables (timed apart), then time a full-refresh ingest of them."""
     from seglib.ingest import run_ingest
-    from seglib.pipeline import stage_generate
+    from seglib.stages import stage_generate
 
     with phases.timed("generate"):
         counts = stage_generate(spark, cfg, ctx).counts
@@ -219,7 +219,7 @@ def bench_features(
     from benchmarks.scale import sampled_silver, write_doubled_silver
     from seglib.delta_io import read_table
     from seglib.features import build_features
-    from seglib.pipeline import read_silver, stage_features
+    from seglib.stages import read_silver, stage_features
     from seglib.tables import Warehouse
 
     m: dict[str, Any] = {}
@@ -358,7 +358,7 @@ def run_benchmarks(
     """All phases in order; returns the metrics (every phase's wall time is in ``phases``)."""
     from benchmarks.clustering import bench_clustering
     from benchmarks.propensity import bench_propensity
-    from seglib.pipeline import RunContext
+    from seglib.run_types import RunContext
 
     cores = cores_of(args.master)
     ctx = RunContext.create(args.as_of, run_id="bench")

@@ -16,6 +16,7 @@ from datetime import date
 
 from seglib.config import ConfigError, SeglibConfig, load_config
 from seglib.errors import SeglibError
+from seglib.run_types import RunContext
 
 log = logging.getLogger("seglib")
 
@@ -155,7 +156,7 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
     # Generating without --as-of: the snapshot is the generator's fixed end date, so the demo is the same every day.
     generating = args.command == "generate" or getattr(args, "generate", False)
     as_of = args.as_of or (cfg.generator.end_date if generating else None)
-    ctx = pipeline.RunContext.create(as_of, args.run_id)
+    ctx = RunContext.create(as_of, args.run_id)
     spark = build_spark(cfg.spark, app_name=f"seglib-{args.command}", warehouse_dir=cfg.warehouse.path)
     log.info("run %s as_of=%s warehouse=%s", ctx.run_id, ctx.as_of, cfg.warehouse.path)
     cmd = args.command
@@ -186,43 +187,21 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
         ),
     }[cmd]
     later = sorted(getattr(args, "then", []) or [])
-    if later:
-        if later[0] <= ctx.as_of:
-            print(f"seg run: --then {later[0]} is not after the snapshot {ctx.as_of}", file=sys.stderr)
-            return 2
-        return _run_snapshots(spark, cfg, args, ctx, stages, later)
-    result = pipeline.run(spark, cfg, ctx, stages, full_refresh=getattr(args, "full_refresh", False))
-    return _report(spark, cfg, cmd, result)
+    if later and later[0] <= ctx.as_of:
+        print(f"seg run: --then {later[0]} is not after the snapshot {ctx.as_of}", file=sys.stderr)
+        return 2
+    full_refresh = getattr(args, "full_refresh", False)
+    results = pipeline.run_snapshots(spark, cfg, ctx, stages, later, full_refresh=full_refresh, run_id=args.run_id)
+    return max(_report(cfg, cmd, result) for result in results)
 
 
-def _report(spark, cfg: SeglibConfig, cmd: str, result) -> int:
+def _report(cfg: SeglibConfig, cmd: str, result) -> int:
     """Print the run's summary and one line per family it could not produce; EXIT_PARTIAL when a family that applies
     to the data was skipped (a scheduler must see it), else 0 (a family the data cannot have is reported only)."""
-    print(render_summary(spark, cfg, result))
+    print(render_summary(cfg, result))
     for c in result.skipped:
         print(f"seg {cmd}: {c.family} {c.status.replace('_', ' ')}: {c.reason}", file=sys.stderr)
     return EXIT_PARTIAL if result.partial else 0
-
-
-def _run_snapshots(spark, cfg: SeglibConfig, args, first, stages: tuple[str, ...], later: list[date]) -> int:
-    """``seg run --as-of A --then B ...``: consecutive snapshots in one process. Generation and ingest run once, as
-    of the last snapshot (ingest as of an earlier day would quarantine the later rows as future ones); then each
-    snapshot, in order, builds its features and publishes; the later ones score with the first one's champions."""
-    from seglib import pipeline
-
-    last = pipeline.RunContext.create(later[-1], args.run_id and f"{args.run_id}-ingest")
-    loading = tuple(s for s in stages if s in ("generate", "ingest"))
-    worst = _report(spark, cfg, "run", pipeline.run(spark, cfg, last, loading, full_refresh=args.full_refresh))
-    scoring = {"propensity": "propensity_score", "clv": "clv_score"}
-    for index, day in enumerate([first.as_of, *later]):
-        ctx = (
-            first
-            if index == 0 and not args.run_id
-            else pipeline.RunContext.create(day, args.run_id and f"{args.run_id}-{day.isoformat()}")
-        )
-        publishing = tuple(scoring.get(s, s) if index else s for s in stages if s not in ("generate", "ingest"))
-        worst = max(worst, _report(spark, cfg, "run", pipeline.run(spark, cfg, ctx, publishing)))
-    return worst
 
 
 def _forget(spark, cfg: SeglibConfig, ctx, args: argparse.Namespace) -> int:
@@ -248,9 +227,9 @@ def _forget(spark, cfg: SeglibConfig, ctx, args: argparse.Namespace) -> int:
     return 0
 
 
-def render_summary(spark, cfg: SeglibConfig, result) -> str:
-    """Human summary of a run: what each stage did, the segments, and where every table is."""
-    from seglib.pipeline import snapshot_summary
+def render_summary(cfg: SeglibConfig, result) -> str:
+    """Human summary of a run from its result (no Spark query): what each stage did, the segments, and where every
+    table is."""
     from seglib.tables import Warehouse
     from seglib.tracking import tracking_uri
 
@@ -304,7 +283,7 @@ def render_summary(spark, cfg: SeglibConfig, result) -> str:
         for metric, value in c.truth_scores.items():
             lines.append(f"against the planted truth: {metric}={value:.3f}")
         lines.append(f"{'segment':<40} {'size':>8} {'share':>7}")
-        for row in snapshot_summary(spark, cfg, ctx.as_of):
+        for row in sorted(c.segments["segments"], key=lambda r: (-r["size"], r["segment_id"])):
             lines.append(f"{row['segment_name']:<40} {row['size']:>8} {row['share']:>7.1%}")
         sparse = c.segments.get("sparse")
         if sparse:

@@ -22,13 +22,13 @@ from pyspark.sql import functions as F
 
 from seglib.delta_io import delta_table, read_table, table_exists
 from seglib.errors import RunLockedError
+from seglib.run_types import RunContext
 from seglib.tables import Warehouse, table
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
     from seglib.config import SeglibConfig
-    from seglib.pipeline import RunContext
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,14 @@ comments from there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from seglib.delta_io import TableSpec
@@ -82,6 +84,21 @@ class TableDef:
     @property
     def erasable(self) -> bool:
         return self.owned and bool(self.columns_with(Role.SUBJECT, Role.SUBJECT_PAYLOAD))
+
+    def conform(self, df: DataFrame, constants: Mapping[str, Column] | None = None) -> DataFrame:
+        """``df`` as this table's rows: the declared columns in the declared order, each cast to its declared type,
+        ``constants`` (column -> value for every row, e.g. the snapshot date or the run id) in place of the frame's
+        own column. A declared column that is neither is an error naming it."""
+        constants = constants or {}
+        missing = [c.name for c in self.columns if c.name not in constants and c.name not in df.columns]
+        if missing:
+            raise ValueError(f"{self.qualified_name}: no value for the declared columns {missing}")
+        return df.select(
+            *[
+                (constants[c.name] if c.name in constants else F.col(c.name)).cast(spark_type(c.type)).alias(c.name)
+                for c in self.columns
+            ]
+        )
 
     @property
     def schema(self) -> T.StructType:

@@ -19,10 +19,10 @@ from urllib.parse import urlparse
 from seglib.config import SeglibConfig
 from seglib.config.segments import GateRule
 from seglib.errors import SeglibError
+from seglib.run_types import ModelRegistration, RunContext
 
 if TYPE_CHECKING:  # pragma: no cover
     from seglib.modeling.clustering import ClusteringResult
-    from seglib.pipeline import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,13 @@ def mlflow_run(cfg: SeglibConfig, ctx: RunContext, name: str):
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=nested) as run:
         mlflow.set_tags({"seglib.run_id": ctx.run_id, "seglib.as_of": ctx.as_of.isoformat()})
         yield run
+
+
+def _active_run_id() -> str:
+    import mlflow
+
+    run = mlflow.active_run()
+    return run.info.run_id if run is not None else ""
 
 
 def log_ingest_report(report) -> None:
@@ -160,9 +167,9 @@ def _selection_plot(result: ClusteringResult, path: Path) -> Path:
     return path
 
 
-def log_clustering(cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult) -> dict[str, Any]:
+def log_clustering(cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult) -> ModelRegistration:
     """Log and register the clustering pipeline; the new version becomes ``champion`` only if it passes the gate
-    (else ``challenger``). Returns name/version/run id and the gate's alias and reason.
+    (else ``challenger``).
 
     Logged: the clustering config, every k candidate's metrics (step = k), the selection reason, dropped features.
     """
@@ -204,13 +211,7 @@ def log_clustering(cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult)
         version = str(info.registered_model_version)
         gate_metrics = {"silhouette": result.silhouette, "stability": result.stability_by_k.get(result.k, float("nan"))}
         gate = promote_if_better(cfg, model_name, version, gate_metrics)
-        return {
-            "model_name": model_name,
-            "model_version": version,
-            "mlflow_run_id": run.info.run_id,
-            "alias": gate.alias,
-            "gate_reason": gate.reason,
-        }
+        return ModelRegistration(model_name, version, gate.alias, gate.reason, run.info.run_id)
 
 
 # ---- registration: model name, signature, champion gate -------------------------------------------------------------
@@ -276,7 +277,7 @@ def _propensity_plot(fit, path: Path) -> Path:
     return path
 
 
-def log_propensity(cfg: SeglibConfig, ctx: RunContext, fit, model_name: str) -> dict[str, Any]:
+def log_propensity(cfg: SeglibConfig, ctx: RunContext, fit, model_name: str) -> ModelRegistration:
     """Log one target's propensity fit into the active run (params, holdout metrics of both models, CV scores,
     importances, calibration tables, plots), register the published pipeline and gate its alias on the holdout."""
     import mlflow
@@ -326,7 +327,7 @@ def log_propensity(cfg: SeglibConfig, ctx: RunContext, fit, model_name: str) -> 
     gate = promote_if_better(
         cfg, model_name, version, {"roc_auc": fit.published.roc_auc}, rules=cfg.propensity.champion_gate
     )
-    return {"model_version": version, "alias": gate.alias}
+    return ModelRegistration(model_name, version, gate.alias, gate.reason, _active_run_id())
 
 
 def log_propensity_tiers(target: str, thresholds: dict[str, float], profiles: list[dict[str, Any]]) -> None:
@@ -352,7 +353,7 @@ def clv_signature():
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double", c) for c in OUTPUT_COLUMNS]))
 
 
-def log_clv(cfg: SeglibConfig, models, validation, comparison, parameters) -> dict[str, Any]:
+def log_clv(cfg: SeglibConfig, models, validation, comparison, parameters) -> ModelRegistration:
     """Log the CLV fit into the active run (params, both fits, the calibration fit and its holdout comparison: table
     and plot), register the parameters as a pyfunc model and gate its alias on the holdout comparison. The spend
     model's method (``mle`` | ``shrunk_mean``) and reason are params (``clv.gamma_gamma.method`` / ``.reason``), a
@@ -400,7 +401,7 @@ def log_clv(cfg: SeglibConfig, models, validation, comparison, parameters) -> di
     MlflowClient().set_model_version_tag(name, model_version, "clv.gamma_gamma.method", models.spend.method)
     gate_metrics = {"abs_relative_error": abs(comparison.relative_error), "correlation": comparison.correlation}
     gate = promote_if_better(cfg, name, model_version, gate_metrics, rules=c.champion_gate)
-    return {"model_version": model_version, "alias": gate.alias}
+    return ModelRegistration(name, model_version, gate.alias, gate.reason, _active_run_id())
 
 
 def load_clv_parameters(model_name: str, alias: str = CHAMPION):
@@ -589,7 +590,7 @@ def segment_classifier_model_name(cfg: SeglibConfig) -> str:
     return cfg.segments.classifier.model_name or f"{cfg.mlflow.registered_model_prefix}_segment_classifier"
 
 
-def log_segment_classifier(cfg: SeglibConfig, fit, cluster_model: str) -> dict[str, Any]:
+def log_segment_classifier(cfg: SeglibConfig, fit, cluster_model: str) -> ModelRegistration:
     """Log the segment classifier into the active run (params, holdout metrics, the clustering model version whose
     segments it learnt) and register its pipeline; ``champion`` if the holdout found it usable, else ``challenger``.
 
@@ -640,4 +641,4 @@ def log_segment_classifier(cfg: SeglibConfig, fit, cluster_model: str) -> dict[s
     client.set_model_version_tag(name, model_version, "seglib.gate", fit.reason[:5000])
     client.set_registered_model_alias(name, alias, model_version)
     log.log(logging.INFO if fit.usable else logging.WARNING, "%s v%s -> %s: %s", name, model_version, alias, fit.reason)
-    return {"model_name": name, "model_version": model_version, "alias": alias}
+    return ModelRegistration(name, model_version, alias, fit.reason, _active_run_id())

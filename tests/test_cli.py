@@ -46,16 +46,15 @@ def test_a_skipped_family_exits_3_and_one_the_data_cannot_have_exits_0(tmp_path,
 
     from seglib.cli import EXIT_PARTIAL, _report
     from seglib.config import load_config
-    from seglib.modeling.feasibility import FamilyCheck
-    from seglib.pipeline import RunContext, RunResult
+    from seglib.run_types import FamilyCheck, RunContext, RunResult
 
     cfg = load_config((), [f"warehouse.path={tmp_path / 'wh'}"])
     not_applicable = FamilyCheck("propensity_upgrade", "not_applicable", "upgrade: no plan history")
     result = RunResult(RunContext.create(date(2026, 11, 1), "r1"), skipped=[not_applicable])
-    assert _report(None, cfg, "run", result) == 0
+    assert _report(cfg, "run", result) == 0
     out, err = capsys.readouterr()
     assert "propensity_upgrade: NOT APPLICABLE: upgrade: no plan history" in out
     assert err.strip() == "seg run: propensity_upgrade not applicable: upgrade: no plan history"
     result.skipped.append(FamilyCheck("clv_bracket", "skipped", "clv: not scored: seglib_clv has no champion"))
-    assert _report(None, cfg, "run", result) == EXIT_PARTIAL == 3
+    assert _report(cfg, "run", result) == EXIT_PARTIAL == 3
     assert "seg run: clv_bracket skipped: clv: not scored" in capsys.readouterr().err

@@ -10,8 +10,8 @@ import pytest
 from seglib.config import SeglibConfig
 from seglib.delta_io import read_table
 from seglib.errors import RunLockedError
-from seglib.pipeline import RunContext
 from seglib.run_lock import acquire, release, warehouse_lock
+from seglib.run_types import RunContext
 from seglib.tables import Warehouse
 
 

@@ -60,8 +60,9 @@ def build_world(
     """The world's cached feature table + truth (``features.parquet``, ``truth.parquet``); built when missing."""
     from seglib.delta_io import read_table
     from seglib.modeling.truth import truth_by_subject
-    from seglib.pipeline import RunContext, read_features, stage_features, stage_ingest
     from seglib.privacy.keys import load_key_ring
+    from seglib.run_types import RunContext
+    from seglib.stages import read_features, stage_features, stage_ingest
     from seglib.tables import RAW_INPUTS, Warehouse
 
     folder = cache_dir / spec.name

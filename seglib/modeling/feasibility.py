@@ -18,10 +18,8 @@ it is ``required``) belongs to the orchestrator.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import reduce
-from typing import Literal
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -30,18 +28,8 @@ from seglib.config import SeglibConfig
 from seglib.features._time import before_cutoff
 from seglib.features.build import consented_subjects
 from seglib.modeling import propensity as P
+from seglib.run_types import FamilyCheck
 from seglib.tables import CLV_FAMILY, propensity_family
-
-Status = Literal["ok", "skipped", "not_applicable"]
-
-
-@dataclass(frozen=True)
-class FamilyCheck:
-    """Whether one model family can be trained; ``family`` is its segment family name."""
-
-    family: str  # propensity_<target> | clv_bracket | cluster
-    status: Status
-    reason: str = ""  # one line, empty when ok
 
 
 def _population(silver: Mapping[str, DataFrame], consented: DataFrame, cutoff: date) -> DataFrame:
@@ -149,4 +137,4 @@ def check_clv(silver: Mapping[str, DataFrame], as_of: date) -> FamilyCheck:
     return FamilyCheck(CLV_FAMILY, "ok")
 
 
-__all__ = ["FamilyCheck", "check_clv", "check_propensity_targets"]
+__all__ = ["check_clv", "check_propensity_targets"]

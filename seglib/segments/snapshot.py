@@ -3,7 +3,7 @@
 Independent of how the model was fitted: the input is the assignments (subject_id, cluster_id [, max_probability])
 and the feature table. Steps: too-small clusters are merged or flagged; clusters are matched to the previous
 snapshot's segments so ids and names persist; personas are described; subjects left out of the clustering (too
-little data) get the segment a classifier trained on the clustered subjects predicts, or the fallback segment;
+little data) are placed by the caller's placer (the cluster stage's segment classifier, or the fallback segment);
 models/cluster_assignments and models/cluster_profiles are written (one replaceWhere commit each) and the persona
 cards are logged to the model's MLflow run.
 """
@@ -11,11 +11,11 @@ cards are logged to the model's MLflow run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
 from seglib.delta_io import read_table, table_exists
@@ -28,13 +28,14 @@ from seglib.modeling.personas import (
     segment_stats,
     standardise,
 )
+from seglib.run_types import ModelRegistration, RunContext
 from seglib.segments.min_size import apply_plan, plan_min_size
 from seglib.segments.publish import cluster_membership, profiles_frame, write_cluster_snapshot
 from seglib.segments.stable_ids import SegmentMatch, previous_segments, stable_segment_ids
-from seglib.tables import Warehouse, table
+from seglib.tables import Warehouse
 
-if TYPE_CHECKING:  # pragma: no cover
-    from seglib.pipeline import RunContext
+# (the clustered subjects' membership rows, segment id -> name) -> (the sparse subjects' rows, how they were placed)
+SparsePlacer = Callable[[DataFrame, dict[str, str]], tuple[DataFrame, "SparsePlacement"]]
 
 log = logging.getLogger(__name__)
 
@@ -89,25 +90,6 @@ class SparsePlacement:
         }
 
 
-def publishing_model(cfg: SeglibConfig, model, feature_cols: list[str], logged: dict[str, Any]):
-    """The model whose assignments get published: the new fit if it became champion, else the current champion
-    (a challenger is registered and reported, but does not change the published segments).
-
-    Returns (PipelineModel, feature columns, ``logged`` with model_version set to the publishing version).
-    """
-    from seglib.tracking import CHAMPION, load_champion
-
-    if logged.get("alias", CHAMPION) == CHAMPION:
-        return model, feature_cols, logged
-    champion, champion_features, version = load_champion(cfg)
-    log.warning("new fit is only the challenger (%s); publishing with champion v%s", logged.get("gate_reason"), version)
-    return (
-        champion,
-        champion_features,
-        {**logged, "model_version": version, "alias": CHAMPION, "challenger_version": logged["model_version"]},
-    )
-
-
 def _check_assignments(assignments: DataFrame) -> None:
     missing = {"subject_id", "cluster_id"} - set(assignments.columns)
     if missing:
@@ -131,14 +113,17 @@ def publish_snapshot(
     ctx: RunContext,
     assignments: DataFrame,
     features: DataFrame,
-    model: dict[str, str],
+    model: ModelRegistration,
     sparse: DataFrame | None = None,
+    place_sparse: SparsePlacer | None = None,
 ) -> PublishedSnapshot:
     """Turn one snapshot's cluster assignments into published segments.
 
-    ``model`` holds model_name, model_version and mlflow_run_id (as returned by ``tracking.log_clustering``); the
-    persona cards go to that run. ``features`` is the snapshot's feature table of the clustered subjects (one row per
-    subject); ``sparse`` the feature rows of the subjects left out of the clustering, placed by the classifier.
+    ``model`` is the registered model whose assignments these are; the persona cards go to its MLflow run.
+    ``features`` is the snapshot's feature table of the clustered subjects (one row per subject); ``sparse`` the
+    feature rows of the subjects left out of the clustering, placed by ``place_sparse`` (given the clustered subjects'
+    membership rows and segment id -> name; it returns the sparse subjects' rows and how they were placed) or, without
+    one, not published.
     """
     from seglib.tracking import log_segment_publication
 
@@ -198,17 +183,13 @@ def publish_snapshot(
 
     lookup_rows = [(c, match.ids[c], names[c]) for c in sorted(stats.sizes)]
     lookup = spark.createDataFrame(lookup_rows, "cluster_id int, segment_id string, segment_name string")
-    rows = cluster_membership(
-        assigned, lookup, ctx.as_of, model["model_name"], model["model_version"], ctx.run_id, ctx.now
-    )
+    rows = cluster_membership(assigned, lookup, ctx.as_of, model.model_name, model.model_version, ctx.run_id, ctx.now)
     placement = None
-    if sparse is not None:
-        cluster_model = f"{model['model_name']} v{model['model_version']}"
-        segment_names = {match.ids[c]: names[c] for c in names}
-        placed, placement = place_sparse(cfg, ctx, rows, features, sparse, segment_names, cluster_model)
+    if sparse is not None and place_sparse is not None:
+        placed, placement = place_sparse(rows, {match.ids[c]: names[c] for c in names})
         rows = rows.unionByName(placed)
     profiles = profiles_frame(
-        spark, personas, stats.population_mean, ctx.as_of, model["model_name"], model["model_version"], ctx.run_id
+        spark, personas, stats.population_mean, ctx.as_of, model.model_name, model.model_version, ctx.run_id
     )
     locations = write_cluster_snapshot(rows, profiles, tables, ctx.as_of)
     published = PublishedSnapshot(
@@ -219,75 +200,10 @@ def publish_snapshot(
         flagged=[match.ids[c] for c in plan.small],
         sparse=placement,
     )
-    if model.get("mlflow_run_id"):
+    if model.mlflow_run_id:
         card = persona_card(personas, stats.population_mean, f"Segments of snapshot {ctx.as_of.isoformat()}")
-        log_segment_publication(cfg, model["mlflow_run_id"], card, published.report())
+        log_segment_publication(cfg, model.mlflow_run_id, card, published.report())
     return published
 
 
-def place_sparse(
-    cfg: SeglibConfig,
-    ctx: RunContext,
-    clustered: DataFrame,
-    features: DataFrame,
-    sparse: DataFrame,
-    names: dict[str, str],
-    cluster_model: str,
-) -> tuple[DataFrame, SparsePlacement]:
-    """Train the segment classifier on the clustered subjects' published segments (features -> segment_id), register
-    it (``cluster_model`` names the model whose segments it learned), and place the sparse subjects: its prediction
-    when confident enough, else the fallback segment. Returns their cluster_assignments rows and what happened."""
-    from seglib.modeling.segment_classifier import classify_sparse, fit_segment_classifier
-    from seglib.tracking import log_segment_classifier
-
-    seg = cfg.segments
-    columns = list(seg.classifier.features or cfg.clustering.features)
-    unknown = sorted(set(columns) - set(features.columns))
-    if unknown:
-        raise ValueError(f"segments.classifier.features not in the feature table: {unknown}")
-    fit, logged = None, {"model_name": None, "model_version": None}
-    if sparse.isEmpty():  # nobody to place: no classifier to train or register
-        empty = SparsePlacement({}, False, "no sparse subject in the snapshot", None, None, {})
-        return sparse.sparkSession.createDataFrame([], table("models", "cluster_assignments").schema), empty
-    if seg.classifier.enabled:
-        # A feature without a value among the clustered subjects cannot be imputed: left out (one aggregation).
-        present = features.agg(*[F.count(c).alias(c) for c in columns]).first().asDict()
-        columns = [c for c in columns if present[c]]
-        labelled = clustered.select("subject_id", "segment_id").join(
-            features.select("subject_id", *columns), "subject_id"
-        )
-        fit = fit_segment_classifier(labelled, columns, seg.classifier)
-        logged = log_segment_classifier(cfg, fit, cluster_model)
-        log.info("segment classifier: holdout %s -> %s", fit.metrics, fit.reason)
-    threshold = seg.classifier.confidence_threshold
-    predicted = classify_sparse(fit, sparse.select("subject_id", *columns), threshold, seg.fallback_segment_id)
-    lookup = {**names, seg.fallback_segment_id: seg.fallback_segment_name}
-    name_of = F.create_map(*[F.lit(v) for pair in sorted(lookup.items()) for v in pair])
-    rows = predicted.select(
-        "subject_id",
-        F.lit(ctx.as_of).cast("date").alias("snapshot_date"),
-        "segment_id",
-        name_of[F.col("segment_id")].alias("segment_name"),
-        "assignment_source",
-        F.col("confidence").cast("double").alias("confidence"),
-        F.lit(logged["model_name"]).cast("string").alias("model_name"),
-        F.lit(logged["model_version"]).cast("string").alias("model_version"),
-        F.lit(ctx.run_id).alias("run_id"),
-        F.lit(ctx.now).cast("timestamp").alias("assigned_at"),
-    ).localCheckpoint()  # counted here and written next: predicted once
-    sources = {
-        r["assignment_source"]: int(r["n"])
-        for r in rows.groupBy("assignment_source").agg(F.count("*").alias("n")).collect()
-    }
-    placement = SparsePlacement(
-        metrics=dict(fit.metrics) if fit else {},
-        usable=bool(fit and fit.usable),
-        reason=fit.reason if fit else "segments.classifier.enabled is false",
-        model_name=logged["model_name"],
-        model_version=logged["model_version"],
-        sources=sources,
-    )
-    return rows, placement
-
-
-__all__ = ["PublishedSnapshot", "SparsePlacement", "publish_snapshot"]
+__all__ = ["PublishedSnapshot", "SparsePlacement", "SparsePlacer", "publish_snapshot"]

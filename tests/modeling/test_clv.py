@@ -525,7 +525,8 @@ def test_clv_stage_validates_registers_scores_and_refuses_bad_fits(spark, simula
 
     from seglib.config import load_config
     from seglib.delta_io import read_table, write_table
-    from seglib.pipeline import RunContext, stage_clv
+    from seglib.run_types import RunContext
+    from seglib.stages import stage_clv
     from seglib.tables import Warehouse
     from seglib.tracking import setup_mlflow
 

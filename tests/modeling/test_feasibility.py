@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 
 from seglib.config import load_config
-from seglib.modeling.feasibility import FamilyCheck, check_clv, check_propensity_targets
+from seglib.modeling.feasibility import check_clv, check_propensity_targets
+from seglib.run_types import FamilyCheck
 from tests.features.silver_data import consents_df, customers_history_df, events_df, orders_df
 
 AS_OF = date(2024, 3, 1)  # purchase, 30-day windows, one training cut-off: training 2024-01-01, holdout 2024-01-31
@@ -79,7 +80,8 @@ def test_clv_without_orders_before_the_snapshot_is_not_applicable(silver):
 
 def test_a_required_family_that_cannot_be_trained_fails_the_run_before_the_features(spark, tmp_path):
     from seglib.errors import RequiredFamilyError
-    from seglib.pipeline import RunContext, check_families
+    from seglib.run_types import RunContext
+    from seglib.stages import check_families
 
     # An empty warehouse: silver reads as empty, so no target has anything to learn from.
     cfg = load_config(

@@ -16,8 +16,9 @@ from seglib.config import load_config
 from seglib.delta_io import read_table
 from seglib.modeling.clustering import assign_clusters, fit_clustering
 from seglib.modeling.truth import scores_against_truth, truth_by_subject
-from seglib.pipeline import RunContext, read_features, stage_features, stage_generate, stage_ingest
 from seglib.privacy.keys import load_key_ring
+from seglib.run_types import RunContext
+from seglib.stages import read_features, stage_features, stage_generate, stage_ingest
 from seglib.tables import Warehouse
 from tests.e2e.conftest import KEY
 

@@ -248,7 +248,7 @@ def test_registry_round_trip_scores_like_the_fitted_model(spark, fitted, tmp_pat
     """Logged with its signature, registered, gated to champion, loaded by alias: the same scores."""
     import mlflow
 
-    from seglib.pipeline import RunContext
+    from seglib.run_types import RunContext
     from seglib.tracking import load_by_alias, log_propensity, setup_mlflow
 
     fit, holdout = fitted

@@ -6,7 +6,7 @@ from chispa import assert_df_equality
 from seglib.config import SeglibConfig, WarehouseConfig
 from seglib.config.segments import SegmentsConfig
 from seglib.delta_io import read_table
-from seglib.pipeline import RunContext
+from seglib.run_types import ModelRegistration, RunContext
 from seglib.segments.snapshot import publish_snapshot
 from seglib.segments.stable_ids import match_by_centroid, match_by_overlap
 from seglib.tables import Warehouse
@@ -40,7 +40,7 @@ def _snapshot(spark, members: dict[str, int]):
 
 def test_ids_and_names_persist_across_snapshots_new_and_vanished_are_flagged(spark, tmp_path):
     cfg = SeglibConfig(warehouse=WarehouseConfig(path=str(tmp_path)), segments=SegmentsConfig(min_segment_size=2))
-    model = {"model_name": "m", "model_version": "1"}
+    model = ModelRegistration("m", "1", "champion")
     # day 1: a tiny cluster 3 (one subject like group a) is merged into a's cluster
     day1 = _snapshot(spark, {"a": 0, "b": 1, "c": 2, "e": 3})
     first = publish_snapshot(spark, cfg, RunContext(DAY1, datetime(2026, 11, 1), "r1"), *day1, model)

@@ -1,0 +1,183 @@
+"""Stage ``propensity``: train, gate and register a model per target; score the snapshot with its champion."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from functools import reduce
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from seglib.config import SeglibConfig
+from seglib.delta_io import write_table
+from seglib.errors import RequiredFamilyError
+from seglib.run_types import FamilyCheck, ModelRegistration, PropensityTargetResult, RunContext
+from seglib.stages.inputs import read_features, read_silver
+from seglib.tables import Warehouse, propensity_family, table
+
+log = logging.getLogger(__name__)
+
+
+class CutoffFeatures:
+    """The feature sets of past cut-offs, each built once per run and checkpointed: targets with the same label
+    window share them."""
+
+    def __init__(self, cfg: SeglibConfig, silver: dict[str, DataFrame]):
+        self.cfg, self.silver, self.built = cfg, silver, {}
+
+    def build(self, facts: dict[str, DataFrame], cutoff: date) -> DataFrame:
+        from seglib.features import build_feature_set
+
+        cfg = self.cfg
+        return build_feature_set(facts, cfg.features, cutoff, required_consent=cfg.privacy.required_consent).features
+
+    def __call__(self, cutoff: date) -> DataFrame:
+        if cutoff not in self.built:
+            self.built[cutoff] = self.build(self.silver, cutoff).localCheckpoint()
+        return self.built[cutoff]
+
+
+def stage_propensity(
+    spark: SparkSession,
+    cfg: SeglibConfig,
+    ctx: RunContext,
+    train: bool = True,
+    score: bool = True,
+    checks: dict[str, FamilyCheck] | None = None,
+) -> list[PropensityTargetResult]:
+    """Per target: train a cross-validated GBT and a logistic baseline on labelled past cut-offs, judge both on a
+    later held-out cut-off, register the winner (champion only through the gate); then score the snapshot with the
+    champion into models/propensity_scores (one commit per snapshot and target).
+
+    ``checks`` (family -> feasibility, see seglib.modeling.feasibility): a target found untrainable is not trained,
+    one whose inputs the data lacks is neither trained nor scored. A target whose training fails on its labels
+    (PropensityError) is skipped the same way unless it is ``required``; a skipped target is still scored by its
+    champion when one exists."""
+    from seglib.modeling import propensity as P
+    from seglib.tracking import load_by_alias, propensity_model_name
+
+    features = CutoffFeatures(cfg, read_silver(spark, cfg) if train else {})
+    snapshot = read_features(spark, cfg, ctx.as_of) if score else None
+    results = []
+    leakage_checked = not cfg.propensity.check_leakage
+    for name, target in cfg.propensity.targets.items():
+        if not target.enabled:
+            continue
+        model_name = propensity_model_name(cfg, name)
+        registered: ModelRegistration | None = None
+        kind = None
+        holdout: dict[str, float] = {}
+        check = (checks or {}).get(propensity_family(name))
+        skipped = check if check is not None and check.status != "ok" else None
+        if skipped is not None and skipped.status == "not_applicable":
+            results.append(PropensityTargetResult(name, model_name, None, None, None, None, {}, {}, {}, skipped))
+            continue
+        if train and skipped is None:
+            try:
+                registered, kind, holdout = _train_target(cfg, ctx, name, target, model_name, features,
+                                                          leakage_checked)  # fmt: skip
+            except P.PropensityError as e:
+                if target.required:
+                    raise RequiredFamilyError(f"propensity {name} is required: {e}") from e
+                skipped = FamilyCheck(propensity_family(name), "skipped", f"{name}: {e}")
+                log.warning("propensity %s: training skipped: %s", name, e)
+            leakage_checked = True
+        trained = registered.model_version if registered else None
+        alias = registered.alias if registered else None
+        tiers: dict[str, float] = {}
+        sizes: dict[str, int] = {}
+        scored_version = None
+        if score:
+            try:
+                model, inputs, scored_version = load_by_alias(model_name)
+            except LookupError as e:  # the first version failed the gate: nothing is fit to publish yet
+                log.error("propensity %s NOT scored: %s", name, e)
+                if skipped is not None:
+                    reason = f"{skipped.reason}; no champion of {model_name} to score with"
+                else:
+                    reason = f"{name}: not scored, {model_name} v{trained} failed propensity.champion_gate and no "
+                    reason += "earlier version is champion"
+                results.append(
+                    PropensityTargetResult(name, model_name, trained, alias, None, kind, holdout, {}, {},
+                                           FamilyCheck(propensity_family(name), "skipped", reason))
+                )  # fmt: skip
+                continue
+            tiers, sizes = _score_target(cfg, ctx, name, model_name, model, inputs, scored_version, snapshot)
+        if skipped is not None:
+            skipped = FamilyCheck(skipped.family, skipped.status,
+                                  f"{skipped.reason}; scored by the champion v{scored_version}")  # fmt: skip
+        results.append(
+            PropensityTargetResult(
+                name, model_name, trained, alias, scored_version, kind, holdout, tiers, sizes, skipped
+            )
+        )
+    return results
+
+
+def _score_target(
+    cfg: SeglibConfig,
+    ctx: RunContext,
+    name: str,
+    model_name: str,
+    model,
+    inputs: list[str],
+    version: str,
+    snapshot: DataFrame,
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Score the snapshot with one registered model, cut the tiers, log their profiles and replace the snapshot's
+    rows of the target in models/propensity_scores: (tier thresholds, tier sizes)."""
+    from seglib.modeling import propensity as P
+    from seglib.tracking import log_propensity_tiers
+
+    raw = P.scored(model, snapshot.select("subject_id", *inputs)).select("subject_id", P.SCORE, P.RAW_SCORE)
+    raw.persist()  # read by the quantiles, the tier profiles and the write
+    tiers = P.tier_thresholds(raw, cfg.propensity)
+    scores = raw.withColumn("tier", P.tier_of(F.col(P.RAW_SCORE), tiers))
+    profiles = P.tier_profiles(scores.join(snapshot, "subject_id"), inputs)
+    log_propensity_tiers(name, tiers, profiles)
+    spec = Warehouse.of(cfg).spec("models/propensity_scores")
+    constants = {"snapshot_date": F.lit(ctx.as_of), "target": F.lit(name), "model_name": F.lit(model_name),
+                 "model_version": F.lit(version), "run_id": F.lit(ctx.run_id)}  # fmt: skip
+    out = table("models", "propensity_scores").conform(scores.withColumnRenamed(P.SCORE, "score"), constants)
+    write_table(out, spec, mode="overwrite",
+                replace_where=f"snapshot_date = DATE'{ctx.as_of.isoformat()}' AND target = '{name}'")  # fmt: skip
+    raw.unpersist()
+    sizes = {p["tier"]: p["subjects"] for p in profiles}
+    log.info("propensity %s scored by %s v%s: tiers %s (thresholds %s)", name, model_name, version, sizes, tiers)
+    return tiers, sizes
+
+
+def _train_target(
+    cfg: SeglibConfig,
+    ctx: RunContext,
+    name: str,
+    target,
+    model_name: str,
+    features: CutoffFeatures,
+    leakage_checked: bool,
+) -> tuple[ModelRegistration, str, dict[str, float]]:
+    """Label the target's cut-offs, fit, judge on the holdout, log and register: (the registration, the model kind,
+    the holdout metrics). The leakage check runs first, once per run (every target reads the same feature builds)."""
+    from seglib.modeling import propensity as P
+    from seglib.tracking import log_propensity
+
+    pcfg = cfg.propensity
+    cutoffs = P.cutoffs_for(ctx.as_of, target, pcfg)
+    columns = list(pcfg.features)
+    if not leakage_checked:
+        latest = cutoffs.training[-1]
+        P.check_no_leakage(features.build, features.silver, latest, columns, features(latest))
+    plans = cfg.features.demographics.plan_order
+    frames = [
+        P.labelled_snapshot(features(c), target, pcfg, features.silver, c, columns, plans)
+        for c in (*cutoffs.training, cutoffs.holdout)
+    ]
+    train_set = reduce(DataFrame.unionByName, frames[:-1])
+    holdout_set = frames[-1].persist()
+    try:
+        fit = P.fit_target(name, train_set, holdout_set, cutoffs, pcfg)
+    finally:
+        holdout_set.unpersist()
+    registered = log_propensity(cfg, ctx, fit, model_name)
+    return registered, fit.model_kind, {**fit.gbt.flat("gbt_"), **fit.baseline.flat("baseline_")}
