@@ -31,3 +31,8 @@ class UntrainableError(SeglibError):
 class RequiredFamilyError(SeglibError):
     """A family marked ``required: true`` in config cannot be produced on this data: the run fails instead of
     publishing the other families without it."""
+
+
+class ClvError(SeglibError):
+    """The BG/NBD or CLV models cannot be fitted or published as configured (too much or too little data, a degenerate
+    fit). Raised by the BG/NBD core (``seglib.features.bgnbd``) and the CLV stage (``seglib.modeling.clv``)."""
