@@ -12,10 +12,10 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 
-from seglib.config import ConfigError, SeglibConfig, load_config
-from seglib.errors import SeglibError
+from seglib.config import DEFAULT_CONFIG, ConfigError, SeglibConfig, load_config
+from seglib.errors import MissingInputError, SeglibError
 from seglib.run_types import RunContext
 
 log = logging.getLogger("seglib")
@@ -27,10 +27,54 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, SeglibError)
 # (it could not be trained or scored on this data: the run summary, MLflow and segment_publications say why);
 # 1 a bug (a traceback).
 EXIT_PARTIAL = 3
+# Delta refuses a VACUUM retention under the table's deletedFileRetentionDuration (7 days by default) unless its
+# retention check is off; seg refuses such a config before touching any table.
+DELTA_SAFE_RETENTION_HOURS = 168.0
+DELTA_RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+
+
+class UsageError(SeglibError):
+    """A command line argparse rejects (unknown option, a value of the wrong form): one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors raised as one-line :class:`UsageError` (``main`` prints them, exit 2) instead of a
+    usage block and ``SystemExit``."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _snapshot_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _delta_as_of(text: str) -> str:
+    """``seg show --as-of``: a Delta version (digits) or a timestamp Delta can read ('2026-12-01 10:00:00');
+    returned as given."""
+    if text.isdigit():
+        return text
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a Delta version (e.g. 3) or a timestamp YYYY-MM-DD[ HH:MM:SS], got {text!r}"
+        ) from None
+    return text
 
 
 def _add_common(parser: argparse.ArgumentParser, snapshot: bool = True) -> None:
-    parser.add_argument("--config", action="append", default=[], metavar="FILE", help="YAML config (repeatable)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML config (repeatable, later wins; seglib:<name>.yaml = a packaged default file); default: the "
+        "packaged default (seglib:local.yaml, what conf/local.yaml links to)",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -42,7 +86,7 @@ def _add_common(parser: argparse.ArgumentParser, snapshot: bool = True) -> None:
     if snapshot:
         parser.add_argument(
             "--as-of",
-            type=date.fromisoformat,
+            type=_snapshot_date,
             default=None,
             help="snapshot date YYYY-MM-DD (default: generator.end_date when generating, else today)",
         )
@@ -51,7 +95,7 @@ def _add_common(parser: argparse.ArgumentParser, snapshot: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seg", description="seglib: audience segmentation on Spark + Delta")
+    parser = _Parser(prog="seg", description="seglib: audience segmentation on Spark + Delta")
     sub = parser.add_subparsers(dest="command", required=True)
     commands = {
         "generate": "write synthetic raw tables (all five + planted truth)",
@@ -74,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "show":
             p.add_argument(
                 "--as-of",
+                type=_delta_as_of,
                 default=None,
                 metavar="VERSION|TIMESTAMP",
                 help="read segment_membership at a Delta version (e.g. 3) or timestamp (e.g. '2026-12-01 10:00:00')",
@@ -88,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--then",
                 dest="then",
-                type=date.fromisoformat,
+                type=_snapshot_date,
                 action="append",
                 default=[],
                 metavar="YYYY-MM-DD",
@@ -118,13 +163,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(_one_line(exc), file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        cfg = load_config(args.config, args.overrides)
+        # No --config: the default configuration shipped in the package (ingest rules, currencies, rule families).
+        cfg = load_config(args.config or [DEFAULT_CONFIG], args.overrides)
+        _check_config(cfg, args.command)
+        if args.command != "config":
+            _check_environment(cfg)
         if args.command == "config":
             print(json.dumps(cfg.model_dump(mode="json"), indent=2))
             return 0
@@ -135,6 +188,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc(file=sys.stderr)
         print(f"seg {args.command}: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _check_config(cfg: SeglibConfig, command: str) -> None:
+    """Config a command cannot run with (ConfigError), and config that runs but is suspicious (a warning)."""
+    if not cfg.ingest.rules:
+        # Not refused: a deliberate `--set ingest.rules={}` is allowed, but never silent.
+        log.warning(
+            "the configuration has no ingest validation rules (ingest.rules is empty): ingest will quarantine no row; "
+            "load the packaged default (no --config) or extend it (extends: seglib:base.yaml)"
+        )
+    p = cfg.privacy
+    check_off = str(cfg.spark.conf.get(DELTA_RETENTION_CHECK_CONF, "true")).lower() == "false"
+    short = p.vacuum_retention_hours < DELTA_SAFE_RETENTION_HOURS
+    if command == "vacuum" and short and not (p.vacuum_allow_short_retention or check_off):
+        raise ConfigError(
+            f"privacy.vacuum_retention_hours={p.vacuum_retention_hours:g} is below Delta's "
+            f"{DELTA_SAFE_RETENTION_HOURS:g}-hour retention safety check: raise it, or set "
+            "privacy.vacuum_allow_short_retention=true to vacuum anyway (readers of older versions may fail)"
+        )
+
+
+def _check_environment(cfg: SeglibConfig) -> None:
+    """What a Spark command needs before it starts a session: the local home's Delta jars."""
+    from seglib.session import JARS_DIR_ENV, default_jars_dir, detect_home, local_jars
+
+    home = detect_home() if cfg.spark.home == "auto" else cfg.spark.home
+    if home != "local":
+        return
+    try:
+        local_jars()
+    except RuntimeError:  # local_jars' one failure: no delta-spark jar in the folder
+        raise SeglibError(
+            f"Delta Lake jars not found in {default_jars_dir()}: run `make install` (Maven resolves jars/pom.xml into "
+            f"jars/lib), or set {JARS_DIR_ENV} to a folder holding them"
+        ) from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -205,7 +293,7 @@ def _report(cfg: SeglibConfig, cmd: str, result) -> int:
 
 
 def _forget(spark, cfg: SeglibConfig, ctx, args: argparse.Namespace) -> int:
-    from seglib.delta_io import read_table
+    from seglib.delta_io import read_table, table_exists
     from seglib.privacy.erasure import forget
     from seglib.run_lock import warehouse_lock
 
@@ -214,6 +302,8 @@ def _forget(spark, cfg: SeglibConfig, ctx, args: argparse.Namespace) -> int:
         return 2
     subjects = args.subject
     if args.requests_table:
+        if not table_exists(spark, args.requests_table):
+            raise MissingInputError(f"--requests-table {args.requests_table}: no Delta table there")
         requests = read_table(spark, args.requests_table)
         if "subject" not in requests.columns:
             print(f"seg forget: {args.requests_table} has no 'subject' column", file=sys.stderr)

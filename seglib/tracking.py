@@ -485,12 +485,21 @@ def gate_decision(
 
 
 def _version_by_alias(client, model_name: str, alias: str):
+    """The version ``model_name@alias``, None when the model or the alias does not exist (yet); any other registry
+    failure (unreachable server, permissions, a broken store) is a SeglibError, never read as "no champion"."""
     from mlflow.exceptions import MlflowException
 
     try:
         return client.get_model_version_by_alias(model_name, alias)
-    except MlflowException:  # no such alias (or no such model) yet
-        return None
+    except MlflowException as exc:
+        # No such model: RESOURCE_DOES_NOT_EXIST (NOT_FOUND on Unity Catalog); no such alias: INVALID_PARAMETER_VALUE
+        # "Registered model alias <alias> not found" (the file, sqlite and REST stores).
+        code, message = exc.error_code, str(exc).lower()
+        if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or (
+            code == "INVALID_PARAMETER_VALUE" and "alias" in message and "not found" in message
+        ):
+            return None
+        raise SeglibError(f"MLflow registry: cannot read {model_name}@{alias} ({code}): {exc.message}") from exc
 
 
 def promote_if_better(

@@ -1,4 +1,10 @@
-"""Load and merge YAML config files and ``--set`` overrides into a validated :class:`SeglibConfig`."""
+"""Load and merge YAML config files and ``--set`` overrides into a validated :class:`SeglibConfig`.
+
+The default configuration ships inside the package (``seglib/config/defaults/``; the repo's ``conf/`` links to the
+same files): :data:`DEFAULT_CONFIG` is what ``seg`` loads without ``--config``. A file name ``seglib:<name>.yaml``, in
+``--config`` or in ``extends``, names one of those packaged files, so an overlay outside the repo can
+``extends: seglib:base.yaml``.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +18,37 @@ from pydantic import ValidationError
 
 from seglib.config.models import SeglibConfig
 
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+DEFAULT_CONFIG = DEFAULTS_DIR / "local.yaml"
+PACKAGED_PREFIX = "seglib:"
+
 
 class ConfigError(ValueError):
     """A configuration problem, with a message that names the file and the dotted key."""
+
+
+def _locate(name: str | Path, relative_to: Path | None = None) -> Path:
+    """``seglib:<name>`` -> the packaged default file; else the path (relative to ``relative_to`` when given)."""
+    text = str(name)
+    if text.startswith(PACKAGED_PREFIX):
+        return DEFAULTS_DIR / text.removeprefix(PACKAGED_PREFIX)
+    return relative_to / text if relative_to is not None else Path(text)
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     path = path.resolve()
     if path in seen:
         raise ConfigError(f"config 'extends' cycle: {' -> '.join(str(p) for p in (*seen, path))}")
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -32,7 +56,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     parents = data.pop("extends", None) or []
     merged: dict[str, Any] = {}
     for parent in [parents] if isinstance(parents, str) else parents:
-        merged = deep_merge(merged, _read_yaml(path.parent / str(parent), (*seen, path)))
+        merged = deep_merge(merged, _read_yaml(_locate(parent, path.parent), (*seen, path)))
     return deep_merge(merged, data)
 
 
@@ -80,9 +104,13 @@ def _format_errors(exc: ValidationError, sources: str) -> str:
 
 
 def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = ()) -> SeglibConfig:
-    """Merge files then overrides, validate once, and return the typed config."""
+    """Merge files then overrides, validate once, and return the typed config.
+
+    No files: the models' defaults alone (no ingest rules, currencies or rule families); the ``seg`` CLI passes
+    :data:`DEFAULT_CONFIG` instead when no ``--config`` is given.
+    """
     data: dict[str, Any] = {}
-    file_list = [Path(f) for f in files]
+    file_list = [_locate(f) for f in files]
     for path in file_list:
         data = deep_merge(data, _read_yaml(path))
     override_list = list(overrides)

@@ -75,3 +75,51 @@ def test_parse_override_keeps_plain_words_as_strings():
     assert parse_override("a.b=on") == {"a": {"b": "on"}}
     with pytest.raises(ConfigError):
         parse_override("no-equals-sign")
+
+
+def test_the_default_ships_in_the_package_and_conf_links_to_it():
+    from seglib.config import DEFAULT_CONFIG
+    from seglib.config.loader import DEFAULTS_DIR
+
+    assert DEFAULT_CONFIG.parent == DEFAULTS_DIR and DEFAULTS_DIR.parent == REPO / "seglib" / "config"
+    packaged = sorted(p.name for p in DEFAULTS_DIR.glob("*.yaml"))
+    # One copy of each file: conf/ holds links to the packaged files plus the deployment overlays.
+    for name in packaged:
+        assert (REPO / "conf" / name).resolve() == DEFAULTS_DIR / name
+    assert {p.name for p in (REPO / "conf").glob("*.yaml") if not p.is_symlink()} == {"cluster.yaml", "databricks.yaml"}
+    cfg = load_config([DEFAULT_CONFIG])
+    assert cfg == load_config([REPO / "conf" / "local.yaml"]) == load_config(["seglib:local.yaml"])
+    assert cfg.spark.home == "local" and "raw_events" in cfg.ingest.rules and "EUR" in cfg.ingest.currencies
+    assert "playbook" in cfg.rules.families
+
+
+def test_seg_without_config_loads_the_packaged_default(capsys):
+    import json
+
+    from seglib.cli import main
+    from seglib.config import DEFAULT_CONFIG
+
+    assert main(["config"]) == 0
+    assert json.loads(capsys.readouterr().out) == load_config([DEFAULT_CONFIG]).model_dump(mode="json")
+
+
+def test_an_overlay_outside_the_repo_extends_a_packaged_file(tmp_path):
+    overlay = tmp_path / "prod.yaml"
+    overlay.write_text("extends: seglib:base.yaml\nspark:\n  home: cluster\n")
+    cfg = load_config([overlay])
+    assert cfg.spark.home == "cluster" and cfg.ingest.rules == load_config([REPO / "conf" / "base.yaml"]).ingest.rules
+    (tmp_path / "typo.yaml").write_text("extends: seglib:bse.yaml\n")
+    with pytest.raises(ConfigError, match=r"config file not found: .*defaults/bse\.yaml"):
+        load_config([tmp_path / "typo.yaml"])
+
+
+def test_a_config_without_ingest_rules_is_warned_about(tmp_path, caplog, capsys):
+    from seglib.cli import main
+
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert main(["config", "--config", str(empty)]) == 0
+    assert any("no ingest validation rules" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    caplog.clear()
+    assert main(["config"]) == 0
+    assert not any("no ingest validation rules" in r.getMessage() for r in caplog.records)
