@@ -17,7 +17,8 @@ from pyspark.sql import functions as F
 
 from seglib.config.modeling import ClusteringConfig
 from seglib.modeling.feature_space import FEATURES_COL, FeatureColumns, feature_space_stages, inspect_features
-from seglib.modeling.selection import SegmentSelector, SegmentSelectorModel, SelectionSummary, canonical_order
+from seglib.modeling.row_order import canonical_order
+from seglib.modeling.selection import SegmentSelector, SegmentSelectorModel, SelectionSummary
 
 log = logging.getLogger(__name__)
 

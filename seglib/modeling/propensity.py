@@ -35,6 +35,7 @@ from seglib.errors import SeglibError
 from seglib.features._time import before_cutoff, cutoff_ts, in_last_days
 from seglib.features.profile import customers_as_of, plan_tier
 from seglib.modeling.feature_space import inspect_features
+from seglib.modeling.row_order import canonical_order, value_columns
 
 log = logging.getLogger(__name__)
 
@@ -450,13 +451,11 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
     # Cached first: the checks, the feature inspection and every fit read the labelled rows, whose labels are joins
     # over silver. One partition per core: the boosting iterations run a few jobs each, and on small training sets
     # the tasks of many tiny partitions (a union of several snapshots' frames) cost more than their rows. In a fixed
-    # row order: the CV folds are drawn per row and the GBT samples rows for its split candidates, so an order that
-    # followed the timing of shuffle fetches changed the model between runs of the same data (upgrade: 0.705/0.698).
-    cached = (
-        train.repartition(train.sparkSession.sparkContext.defaultParallelism, "snapshot_date", "subject_id")
-        .sortWithinPartitions("snapshot_date", "subject_id")
-        .persist()
-    )
+    # row order set by the values (seglib.modeling.row_order): the CV folds are drawn per row and the GBT samples rows
+    # for its split candidates, so an order that followed shuffle timing or the pseudonyms changed the model between
+    # runs of the same data or under another key (upgrade: 0.700-0.748 across keys).
+    parallelism = train.sparkSession.sparkContext.defaultParallelism
+    cached = canonical_order(train, value_columns(train), parallelism).persist()
     rows, positives = _check_positives(cached, f"{name} training set ({len(cutoffs.training)} cut-offs)", cfg)
     _check_positives(holdout, f"{name} holdout ({cutoffs.holdout})", cfg)
     usable, dropped = inspect_features(cached, cfg.features, [])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.ml import Pipeline, PipelineModel
@@ -23,6 +24,7 @@ from pyspark.sql import functions as F
 
 from seglib.config.segments import ClassifierConfig
 from seglib.errors import SeglibError
+from seglib.modeling.row_order import canonical_order, in_sample, value_columns
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,6 @@ SOURCE = "assignment_source"
 CLASSIFIER, FALLBACK = "classifier", "fallback"
 _INDEX, _VECTOR, _RAW, _PREDICTION = "_sc_label", "_sc_features", "_sc_raw", "_sc_prediction"
 _TRUTH = "_sc_truth"
-_HASH_BUCKETS = 1000
 
 
 class SegmentClassifierError(SeglibError):
@@ -53,24 +54,15 @@ class SegmentClassifierFit:
     reason: str
 
 
-def in_holdout(fraction: float, key: str = "subject_id") -> Column:
-    """True for the subjects held out: a hash of the pseudonym, not a random draw, so the same subjects are held out
-    in every run and a re-run judges the model on the same rows."""
-    return F.pmod(F.xxhash64(F.col(key)), F.lit(_HASH_BUCKETS)) < F.lit(round(fraction * _HASH_BUCKETS))
+def in_holdout(fraction: float, feature_cols: Sequence[str]) -> Column:
+    """True for the subjects held out: a hash of their feature values and segment, not a random draw and not the
+    pseudonym, so the same rows are held out in every run and under every pseudonymization key."""
+    return in_sample(fraction, [*feature_cols, LABEL_COL])
 
 
 def _features(df: DataFrame, feature_cols: list[str], *extra: str) -> DataFrame:
     """subject_id, the features as doubles (an integer column's median would be truncated by the Imputer), extras."""
     return df.select("subject_id", *[F.col(c).cast("double").alias(c) for c in feature_cols], *extra)
-
-
-def _canonical_order(df: DataFrame) -> DataFrame:
-    """Rows in an order fixed by the data (partition by a hash of the pseudonym, sorted within): the Imputer's
-    quantiles and the forest's bootstrap and split sampling follow row order, so an order set by the timing of
-    shuffle fetches would change the model between fits of the same data (as in propensity.fit_target)."""
-    return df.repartition(df.sparkSession.sparkContext.defaultParallelism, "subject_id").sortWithinPartitions(
-        "subject_id"
-    )
 
 
 def _pipeline(
@@ -151,9 +143,10 @@ def fit_segment_classifier(labelled: DataFrame, feature_cols: list[str], cfg: Cl
     holdout and judged on the holdout. ``labelled``: subject_id, the feature columns (nulls imputed by the training
     medians inside the pipeline) and segment_id. Raises SegmentClassifierError when no row is left for training."""
     rows = _features(labelled, feature_cols, LABEL_COL).where(F.col(LABEL_COL).isNotNull())
-    held = in_holdout(cfg.holdout_fraction)
+    held = in_holdout(cfg.holdout_fraction, feature_cols)
     # Cached: the indexer, the Imputer and every tree level read the training rows.
-    train = _canonical_order(rows.where(~held)).persist()
+    train = rows.where(~held)
+    train = canonical_order(train, value_columns(train), train.sparkSession.sparkContext.defaultParallelism).persist()
     try:
         training_rows = train.count()
         if not training_rows:

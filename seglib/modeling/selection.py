@@ -40,6 +40,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from seglib.modeling.metrics import adjusted_rand_index
+from seglib.modeling.row_order import canonical_order
 
 log = logging.getLogger(__name__)
 
@@ -374,25 +375,6 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
 
 def _rounded(candidate: Candidate) -> dict[str, float]:
     return {m: round(v, 4) for m, v in asdict(candidate).items() if v is not None}
-
-
-def canonical_order(data: DataFrame, key: Sequence[str]) -> DataFrame:
-    """The rows in partitions and an order fixed by the values of the ``key`` columns alone.
-
-    Spark's k-means|| initialisation and every seeded sample depend on which partition a row is in and where.
-    Upstream that is the order of subject ids, i.e. of pseudonyms, so without this another pseudonymization key
-    (another machine's, or a key rotation) gave other starting centres on equal vectors. Hash partitioning on a hash
-    of the key (``spark.sql.shuffle.partitions`` partitions, a number AQE does not change) and a sort within each
-    partition by that hash, then the key itself (a collision), make both independent of the input's order; rows
-    that still tie have equal keys, interchangeable to anything fitted on the key.
-    """
-    partitions = int(data.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    return (
-        data.withColumn("_canonical_hash", F.xxhash64(*key))
-        .repartition(partitions, "_canonical_hash")
-        .sortWithinPartitions("_canonical_hash", *key)
-        .drop("_canonical_hash")
-    )
 
 
 def model_cost(model) -> float:

@@ -139,7 +139,7 @@ def test_canonical_order_depends_on_the_vectors_only(spark):
     from pyspark.ml.linalg import Vectors
     from pyspark.sql import functions as F
 
-    from seglib.modeling.selection import canonical_order
+    from seglib.modeling.row_order import canonical_order
 
     rows = [(f"s{i}", Vectors.dense([float(i % 7), float(i % 3)])) for i in range(40)]
     one = spark.createDataFrame(rows, ["subject_id", "features"]).repartition(3)

@@ -469,10 +469,10 @@ def test_registry_round_trip_pyfunc_predicts_like_spark(spark, day_fit, tmp_path
     setup_mlflow(cfg)
     with mlflow.start_run() as run:
         logged = log_clv(cfg, models, models, comparison, fitted)
-    assert logged["alias"] == "champion"
+    assert logged.alias == "champion"
     name = clv_model_name(cfg)
     parameters, version = load_clv_parameters(name)
-    assert (parameters, version, parameters.spend_method) == (fitted, logged["model_version"], method)
+    assert (parameters, version, parameters.spend_method) == (fitted, logged.model_version, method)
     logged_params = mlflow.get_run(run.info.run_id).data.params
     assert (logged_params["clv.gamma_gamma.method"], logged_params["clv.gamma_gamma.reason"]) == (
         method,

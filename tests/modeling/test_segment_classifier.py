@@ -12,13 +12,14 @@ from pyspark.sql import functions as F
 from seglib.config import MlflowConfig, SeglibConfig, WarehouseConfig
 from seglib.config.segments import ClassifierConfig, SegmentsConfig
 from seglib.modeling import segment_classifier as SC
+from seglib.run_types import ModelRegistration
 
 FEATURES = ["x1", "x2", "x3"]
 CFG = ClassifierConfig(num_trees=15, max_depth=4, holdout_fraction=0.25, confidence_threshold=0.6)
 CENTRES = {"S001": (0.0, 0.0, 0.0), "S002": (10.0, 0.0, 5.0), "S003": (0.0, 10.0, 10.0)}
 ASSIGNED = "subject_id string, segment_id string, confidence double, assignment_source string"
-# Two one-member segments: with holdout_fraction 0.25 the hash holds out "solo-3" (a class the training part never
-# saw) and keeps "solo-0" for training (a class of one row). Checked in the first test.
+# Two one-member segments: with holdout_fraction 0.25 the hash of their values holds out "solo-3" (a class the
+# training part never saw) and keeps "solo-0" for training (a class of one row). Checked in the first test.
 SOLOS = [("solo-3", -20.0, -20.0, -20.0, "S004"), ("solo-0", 20.0, 20.0, 30.0, "S005")]
 
 
@@ -60,7 +61,10 @@ def sparse(spark):
 
 
 def test_separable_segments_are_learnt_and_judged_on_a_fixed_holdout(labelled, fitted):
-    held = {r.subject_id for r in labelled.where(SC.in_holdout(CFG.holdout_fraction)).select("subject_id").collect()}
+    held = {
+        r.subject_id
+        for r in labelled.where(SC.in_holdout(CFG.holdout_fraction, FEATURES)).select("subject_id").collect()
+    }
     assert "solo-3" in held and "solo-0" not in held  # the premise of SOLOS
     assert fitted.classes == ["S001", "S002", "S003", "S005"]  # sorted; S004 was only held out
     assert fitted.feature_cols == FEATURES
@@ -119,7 +123,7 @@ def test_the_verdict_needs_the_holdout_accuracy_and_holdout_rows():
 
 
 def test_nothing_left_for_training_is_refused(labelled):
-    only_held_out = labelled.where(SC.in_holdout(CFG.holdout_fraction))
+    only_held_out = labelled.where(SC.in_holdout(CFG.holdout_fraction, FEATURES))
     with pytest.raises(SC.SegmentClassifierError, match="no clustered subject left for training"):
         SC.fit_segment_classifier(only_held_out, FEATURES, CFG)
 
@@ -133,9 +137,11 @@ def test_no_classifier_or_an_unusable_one_sends_everyone_to_the_fallback(spark, 
         )
 
 
-def test_a_second_fit_on_the_same_rows_in_another_order_predicts_the_same(labelled, fitted, sparse):
-    shuffled = labelled.repartition(3).orderBy(F.xxhash64("subject_id", F.lit(7)))
-    again = SC.fit_segment_classifier(shuffled, FEATURES, CFG)
+def test_a_fit_on_the_same_rows_in_another_order_and_under_another_key_predicts_the_same(labelled, fitted, sparse):
+    """Other pseudonyms (another pseudonymization key) and another input order: the same holdout, the same model."""
+    other_key = F.sha2(F.concat(F.lit("another key:"), "subject_id"), 256)
+    rekeyed = labelled.withColumn("subject_id", other_key).repartition(3).orderBy(F.xxhash64("subject_id", F.lit(7)))
+    again = SC.fit_segment_classifier(rekeyed, FEATURES, CFG)
     assert again.metrics == fitted.metrics and again.classes == fitted.classes
     everyone = sparse.unionByName(labelled.drop("segment_id"))
     assert_df_equality(
@@ -165,7 +171,7 @@ def test_registry_round_trip_predicts_like_the_fitted_model(spark, fitted, spars
         logged = log_segment_classifier(cfg, fitted, "seglib_clustering/3")
     name = segment_classifier_model_name(cfg)
     assert name == "seglib_segment_classifier"
-    assert logged == {"model_name": name, "model_version": "1", "alias": "champion"}
+    assert logged == ModelRegistration(name, "1", "champion", fitted.reason, run.info.run_id)
     data = MlflowClient().get_run(run.info.run_id).data
     assert data.metrics["segment_classifier.accuracy"] == pytest.approx(fitted.metrics["accuracy"])
     assert data.params["segment_classifier.cluster_model"] == "seglib_clustering/3"
