@@ -173,29 +173,41 @@ def _sql_str(text: str) -> str:
     return str(text).replace("\\", "\\\\").replace("'", "\\'")
 
 
+def merge_condition(keys: Sequence[str]) -> str:
+    """The MERGE join of target ``t`` and source ``s`` on ``keys`` (null-safe: a null key matches a null key)."""
+    if not keys:
+        raise ValueError("a MERGE needs at least one key column")
+    return " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+
+
 def merge_upsert(
     source: DataFrame,
     spec: TableSpec,
     keys: Sequence[str],
     update_condition: str | None = None,
     delete_condition: str | None = None,
+    delete_unmatched: bool | str = False,
 ) -> None:
-    """Upsert ``source`` into the table on ``keys`` (creating it on first use).
+    """Upsert ``source`` into the table on ``keys`` (creating it on first use), in one MERGE commit.
 
     ``update_condition`` (SQL over ``t``/``s``) limits which matches are updated, e.g. only newer rows;
-    ``delete_condition`` deletes matched target rows instead (e.g. ``s.is_deleted``).
+    ``delete_condition`` deletes matched target rows instead (e.g. ``s.is_deleted``); ``delete_unmatched`` deletes
+    the target rows the source does not hold (True: all of them; a SQL condition over ``t``: those that meet it),
+    so the table becomes the source (a snapshot) or a re-run rolls back what an earlier run added.
     """
     spark = source.sparkSession
     if not table_exists(spark, spec.location):
         write_table(source, spec, mode="overwrite")
         return
-    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    builder = delta_table(spark, spec.location).alias("t").merge(source.alias("s"), on)
+    builder = delta_table(spark, spec.location).alias("t").merge(source.alias("s"), merge_condition(keys))
     if delete_condition:
         builder = builder.whenMatchedDelete(condition=delete_condition)
     builder = builder.whenMatchedUpdateAll(condition=update_condition).whenNotMatchedInsertAll(
         condition=f"NOT ({delete_condition})" if delete_condition else None
     )
+    if delete_unmatched:
+        condition = None if delete_unmatched is True else delete_unmatched
+        builder = builder.whenNotMatchedBySourceDelete(condition=condition)
     builder.execute()
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from seglib.delta_io import delta_table, read_table, table_exists
+from seglib.delta_io import TableSpec, delta_table, merge_upsert, read_table, table_exists, write_table
 from seglib.errors import RunLockedError
 from seglib.run_types import RunContext
 from seglib.tables import Warehouse, table
@@ -51,12 +51,12 @@ def _conflict_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def _ensure_table(spark: SparkSession, location: str) -> None:
-    if table_exists(spark, location):
+def _ensure_table(spark: SparkSession, spec: TableSpec) -> None:
+    if table_exists(spark, spec.location):
         return
     # An empty append creates the table; two runs creating it at the same moment: one commit wins, both go on.
     with contextlib.suppress(*_conflict_errors()):
-        spark.createDataFrame([], LOCK_TABLE.schema).write.format("delta").mode("append").save(location)
+        write_table(spark.createDataFrame([], LOCK_TABLE.schema), spec, mode="append")
 
 
 def _holder(spark: SparkSession, location: str):
@@ -65,22 +65,17 @@ def _holder(spark: SparkSession, location: str):
 
 def acquire(spark: SparkSession, config: SeglibConfig, run_id: str, command: str) -> None:
     """Take the warehouse lease for ``run_id`` or raise :class:`RunLockedError` naming the current holder."""
-    location = Warehouse.of(config).location(LOCK_TABLE)
-    _ensure_table(spark, location)
+    spec = Warehouse.of(config).spec(LOCK_TABLE)
+    location = spec.location
+    _ensure_table(spark, spec)
     now = datetime.now(UTC).replace(tzinfo=None)
     expires = now + timedelta(minutes=config.warehouse.run_lock_minutes)
     row = spark.createDataFrame(
         [(LOCK_NAME, run_id, command, f"{socket.gethostname()}:{os.getpid()}", now, expires)], LOCK_TABLE.schema
     )
     try:
-        (
-            delta_table(spark, location)
-            .alias("t")
-            .merge(row.alias("s"), "t.lock_name = s.lock_name")
-            .whenMatchedUpdateAll(condition="t.expires_at < s.acquired_at OR t.run_id = s.run_id")
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+        # A live lease of another run is left alone: the MERGE updates an expired lease or this run's own.
+        merge_upsert(row, spec, LOCK_TABLE.keys, update_condition="t.expires_at < s.acquired_at OR t.run_id = s.run_id")
     except _conflict_errors():
         holder = _holder(spark, location)
         raise RunLockedError(_busy_message(location, holder)) from None

@@ -14,7 +14,7 @@ comments from there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path, PurePosixPath
@@ -99,6 +99,15 @@ class TableDef:
                 for c in self.columns
             ]
         )
+
+    def schema_of(self, names: Iterable[str]) -> T.StructType:
+        """The declared fields ``names``, in that order (rows built in Python carry some columns, conform adds the
+        rest)."""
+        fields = {f.name: f for f in self.schema.fields}
+        unknown = [n for n in names if n not in fields]
+        if unknown:
+            raise KeyError(f"{self.qualified_name} declares no columns {unknown}")
+        return T.StructType([fields[n] for n in names])
 
     @property
     def schema(self) -> T.StructType:

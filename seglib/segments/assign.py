@@ -276,8 +276,7 @@ def assign_segments(
         "assigned_at": F.lit(now).cast("timestamp"),
         **lineage.columns(),
     }
-    declared = [c.name for c in table("segments", "segment_membership").columns]
-    out = rows.select(*[constants[c].alias(c) if c in constants else F.col(c) for c in declared])
+    out = table("segments", "segment_membership").conform(rows, constants)
     return Assignment(out, percentiles)
 
 
@@ -413,14 +412,11 @@ def score_ranges(rows: DataFrame) -> list[dict]:
 def definitions_frame(spark: SparkSession, rows: list[tuple], as_of: date, lineage: Lineage) -> DataFrame:
     from seglib.tables import table
 
-    schema = (
-        "segment_family string, segment_type string, segment_id string, segment_name string, exclusive boolean, "
-        "priority int, definition string, resolved_definition string, description string, definition_hash string"
-    )
-    df = spark.createDataFrame(rows, schema)
-    constants = {"snapshot_date": F.lit(as_of).cast("date"), **lineage.columns()}
-    declared = [c.name for c in table("segments", "segment_definitions").columns]
-    return df.select(*[constants[c].alias(c) if c in constants else F.col(c) for c in declared])
+    declared = table("segments", "segment_definitions")
+    built = ("segment_family", "segment_type", "segment_id", "segment_name", "exclusive", "priority", "definition",
+             "resolved_definition", "description", "definition_hash")  # fmt: skip
+    df = spark.createDataFrame(rows, declared.schema_of(built))
+    return declared.conform(df, {"snapshot_date": F.lit(as_of), **lineage.columns()})
 
 
 # ------------------------------------------------------------------------------------------------ profiles
@@ -438,5 +434,4 @@ def profiles_frame(
     described = definitions.select(*keys, "description")
     constants = {"snapshot_date": F.lit(as_of).cast("date"), **lineage.columns()}
     joined = measured.join(names, keys).join(described, keys, "left")
-    declared = [c.name for c in table("segments", "segment_profiles").columns]
-    return joined.select(*[constants[c].alias(c) if c in constants else F.col(c) for c in declared])
+    return table("segments", "segment_profiles").conform(joined, constants)

@@ -19,7 +19,7 @@ from datetime import date
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seglib.delta_io import current_version, delta_table, read_table, table_exists, write_table
+from seglib.delta_io import TableSpec, current_version, merge_upsert, read_table, table_exists, write_table
 from seglib.errors import SeglibError
 from seglib.segments.assign import MEMBERSHIP_KEYS, Lineage
 from seglib.tables import Warehouse, table
@@ -46,10 +46,6 @@ class Publication:
     table_versions: dict[str, int]
     subjects: int
     transitions: int
-
-
-def _declared(df: DataFrame, declaration) -> DataFrame:
-    return df.select(*[c.name for c in declaration.columns])
 
 
 def latest_publications(spark: SparkSession, tables: Warehouse, as_of: date) -> tuple[date | None, date | None]:
@@ -100,9 +96,7 @@ def history_rows(before: DataFrame, membership: DataFrame, as_of: date, lineage:
             **lineage.columns(),
         }
     )
-    return (
-        _declared(continuing, HISTORY).unionByName(_declared(ended, HISTORY)).unionByName(_declared(started, HISTORY))
-    )
+    return HISTORY.conform(continuing).unionByName(HISTORY.conform(ended)).unionByName(HISTORY.conform(started))
 
 
 def transitions(
@@ -132,35 +126,18 @@ def transitions(
             **lineage.columns(),
         }
     )
-    return _declared(moved, TRANSITIONS)
+    return TRANSITIONS.conform(moved)
 
 
-def _merge_history(spark: SparkSession, rows: DataFrame, location: str, as_of: date) -> None:
-    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in HISTORY_KEYS)
+def _merge_history(rows: DataFrame, spec: TableSpec, as_of: date) -> None:
     changed = "NOT (t.valid_to <=> s.valid_to) OR NOT (t.is_current <=> s.is_current) OR NOT (t.run_id <=> s.run_id)"
-    (
-        delta_table(spark, location)
-        .alias("t")
-        .merge(rows.alias("s"), on)
-        .whenMatchedUpdateAll(condition=changed)
-        .whenNotMatchedInsertAll()
-        # Rows an earlier run of this snapshot opened and this run does not: the rollback half of a re-run.
-        .whenNotMatchedBySourceDelete(condition=f"t.valid_from >= DATE'{as_of.isoformat()}'")
-        .execute()
-    )
+    # Rows an earlier run of this snapshot opened and this run does not: the rollback half of a re-run.
+    merge_upsert(rows, spec, HISTORY_KEYS, update_condition=changed,
+                 delete_unmatched=f"t.valid_from >= DATE'{as_of.isoformat()}'")  # fmt: skip
 
 
-def _merge_membership(spark: SparkSession, rows: DataFrame, location: str) -> None:
-    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in MEMBERSHIP_KEYS)
-    (
-        delta_table(spark, location)
-        .alias("t")
-        .merge(rows.alias("s"), on)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete()  # left the segment (or the snapshot)
-        .execute()
-    )
+def _merge_membership(rows: DataFrame, spec: TableSpec) -> None:
+    merge_upsert(rows, spec, MEMBERSHIP_KEYS, delete_unmatched=True)  # left the segment (or the snapshot)
 
 
 def _earlier_layout(spark: SparkSession, declaration, location: str) -> bool:
@@ -179,7 +156,7 @@ def _upsert(spark: SparkSession, tables: Warehouse, declaration, rows: DataFrame
     elif _earlier_layout(spark, declaration, spec.location):
         write_table(rows, spec, mode="overwrite", overwrite_schema=True)
     else:
-        merge(spark, rows, spec.location)
+        merge(rows, spec)
 
 
 def _replace_snapshot(spark: SparkSession, tables: Warehouse, declaration, rows: DataFrame, as_of: date) -> None:
@@ -222,7 +199,7 @@ def publish_segments(
         _replace_snapshot(spark, tables, TRANSITIONS, changes, as_of)
     _upsert(
         spark, tables, HISTORY, history_rows(before, membership, as_of, lineage),
-        lambda s, rows, loc: _merge_history(s, rows, loc, as_of),
+        lambda rows, spec: _merge_history(rows, spec, as_of),
     )  # fmt: skip
     _upsert(spark, tables, MEMBERSHIP, membership, _merge_membership)
     versions = {
@@ -231,12 +208,12 @@ def publish_segments(
         if table_exists(spark, tables.location(d))
     }
     subjects = membership.select("subject_id").distinct().count()
+    built = ("snapshot_date", "run_id", "published_at", "table_versions", "subjects", "skipped_families")
     row = spark.createDataFrame(
-        [(as_of, lineage.run_id, published_at, versions, subjects, list(skipped))],
-        "snapshot_date date, run_id string, published_at timestamp, table_versions map<string,bigint>, "
-        "subjects bigint, skipped_families array<struct<family:string,status:string,reason:string>>",
-    ).withColumns({k: v for k, v in lineage.columns().items() if k != "run_id"})
-    write_table(_declared(row, PUBLICATIONS), tables.spec(PUBLICATIONS), mode="append")
+        [(as_of, lineage.run_id, published_at, versions, subjects, list(skipped))], PUBLICATIONS.schema_of(built)
+    )
+    constants = {k: v for k, v in lineage.columns().items() if k != "run_id"}
+    write_table(PUBLICATIONS.conform(row, constants), tables.spec(PUBLICATIONS), mode="append")
     log.info("segments of %s published (previous %s): %d subjects, %d transitions, versions %s",
              as_of, previous, subjects, moved, versions)  # fmt: skip
     return Publication(as_of, previous, versions, subjects, moved)

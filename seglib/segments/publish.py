@@ -85,9 +85,8 @@ def write_cluster_snapshot(
 ) -> dict[str, str]:
     """Write one snapshot of cluster assignments and profiles (one replaceWhere commit each); their locations."""
     where = f"snapshot_date = DATE'{as_of.isoformat()}'"
-    declared = [c.name for c in ASSIGNMENTS.columns]
     written = {}
-    for df, declaration in ((assignments.select(*declared), ASSIGNMENTS), (profiles, PROFILES)):
+    for df, declaration in ((ASSIGNMENTS.conform(assignments), ASSIGNMENTS), (PROFILES.conform(profiles), PROFILES)):
         spec = tables.spec(declaration)
         write_table(df, spec, mode="overwrite", replace_where=where)
         written[declaration.name] = spec.location
