@@ -211,18 +211,11 @@ def _check_config(cfg: SeglibConfig, command: str) -> None:
 
 def _check_environment(cfg: SeglibConfig) -> None:
     """What a Spark command needs before it starts a session: the local home's Delta jars."""
-    from seglib.session import JARS_DIR_ENV, default_jars_dir, detect_home, local_jars
+    from seglib.session import detect_home, local_jars
 
     home = detect_home() if cfg.spark.home == "auto" else cfg.spark.home
-    if home != "local":
-        return
-    try:
-        local_jars()
-    except RuntimeError:  # local_jars' one failure: no delta-spark jar in the folder
-        raise SeglibError(
-            f"Delta Lake jars not found in {default_jars_dir()}: run `make install` (Maven resolves jars/pom.xml into "
-            f"jars/lib), or set {JARS_DIR_ENV} to a folder holding them"
-        ) from None
+    if home == "local":
+        local_jars()  # MissingInputError naming the make target when they were never resolved
 
 
 def _one_line(exc: BaseException) -> str:

@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from seglib.errors import MissingInputError
+
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
@@ -44,7 +46,7 @@ def detect_home() -> str:
 
 
 def default_jars_dir() -> Path:
-    """``$SEGLIB_JARS_DIR`` or ``<repo>/jars/lib`` (where ``make jars`` puts the Maven-resolved jars)."""
+    """``$SEGLIB_JARS_DIR`` or ``<repo>/jars/lib`` (where ``make install`` puts the Maven-resolved jars)."""
     env = os.environ.get(JARS_DIR_ENV)
     if env:
         return Path(env)
@@ -56,9 +58,9 @@ def local_jars(jars_dir: Path | None = None) -> list[str]:
     directory = jars_dir or default_jars_dir()
     jars = sorted(str(p) for p in directory.glob("*.jar")) if directory.is_dir() else []
     if not any("delta-spark" in Path(j).name for j in jars):
-        raise RuntimeError(
-            f"Delta Lake jars not found in {directory}. Run `make jars` (Maven resolves jars/pom.xml), "
-            f"or set {JARS_DIR_ENV} to a folder holding them."
+        raise MissingInputError(
+            f"Delta Lake jars not found in {directory}: run `make install` (Maven resolves jars/pom.xml into "
+            f"jars/lib), or set {JARS_DIR_ENV} to a folder holding them"
         )
     return jars
 

@@ -24,6 +24,15 @@ def _write(tmp_path: Path, name: str, content: bytes) -> str:
     return str(path)
 
 
+def _delta(tmp_path: Path, name: str, ddl: str, row: tuple) -> Path:
+    """A one-row Delta table at ``<warehouse>/<name>`` (the CLI then finds the table, but not what it asks for)."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    spark.createDataFrame([row], ddl).write.format("delta").save(str(tmp_path / "wh" / name))
+    return tmp_path
+
+
 # (case, argv from tmp_path, expected phrase, needs a SparkSession)
 CASES = [
     ("missing config file", lambda t: ["config", "--config", str(t / "nope.yaml")], "config file not found: ", False),
@@ -89,7 +98,24 @@ CASES = [
         "no feature table at ",
         True,
     ),
-]
+    (
+        "cluster: a feature table without the date",
+        lambda t: [
+            "cluster", "--as-of", "2026-11-01",
+            *_wh(_delta(t, "features/subject_features", "subject_id string, snapshot_date date",
+                        ("s1", __import__("datetime").date(2026, 10, 25)))),
+        ],
+        "no features for snapshot 2026-11-01",
+        True,
+    ),
+    (
+        "show: a Delta version that does not exist",
+        lambda t: ["show", "--as-of", "999",
+                   *_wh(_delta(t, "segments/segment_membership", "subject_id string, segment_id string", ("s1", "a")))],
+        "--as-of 999: ",
+        True,
+    ),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("argv,phrase,needs_spark", [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -1,5 +1,3 @@
-import pytest
-
 from seglib import session
 
 
@@ -11,11 +9,6 @@ def test_detect_home(monkeypatch):
     assert session.detect_home() == "cluster"
     monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
     assert session.detect_home() == "databricks"
-
-
-def test_missing_jars_give_a_clear_error(tmp_path):
-    with pytest.raises(RuntimeError, match="make jars"):
-        session.local_jars(tmp_path)
 
 
 def test_session_has_delta_and_test_settings(spark):

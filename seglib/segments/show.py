@@ -6,7 +6,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglib.config import SeglibConfig
-from seglib.delta_io import read_table, table_exists
+from seglib.delta_io import current_version, read_table, table_exists
 from seglib.errors import MissingInputError, SeglibError
 from seglib.tables import Warehouse
 
@@ -19,8 +19,16 @@ def membership_at(spark: SparkSession, cfg: SeglibConfig, as_of: str | None) -> 
     if as_of is None:
         return read_table(spark, location)
     if as_of.isdigit():
+        latest = current_version(spark, location)
+        if latest is not None and int(as_of) > latest:
+            raise MissingInputError(f"--as-of {as_of}: {location} has versions 0..{latest}")
         return read_table(spark, location, version=int(as_of))
-    return read_table(spark, location, timestamp=as_of)
+    from pyspark.errors import AnalysisException
+
+    try:
+        return read_table(spark, location, timestamp=as_of)
+    except AnalysisException as e:  # a timestamp before the first commit or after the last
+        raise MissingInputError(f"--as-of {as_of}: {str(e).splitlines()[0]}") from None
 
 
 def show_segments(

@@ -29,4 +29,8 @@ def read_features(spark: SparkSession, cfg: SeglibConfig, as_of: date) -> DataFr
     location = Warehouse.of(cfg).location("features/subject_features")
     if not table_exists(spark, location):
         raise MissingInputError(f"no feature table at {location}: run `seg features` (or `seg run`) first")
-    return read_table(spark, location).where(F.col("snapshot_date") == F.lit(as_of))
+    snapshot = read_table(spark, location).where(F.col("snapshot_date") == F.lit(as_of))
+    if snapshot.isEmpty():
+        raise MissingInputError(f"no features for snapshot {as_of} in {location}: run `seg features --as-of {as_of}` "
+                                "(or `seg run`) for it first")  # fmt: skip
+    return snapshot
