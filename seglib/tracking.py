@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from seglib.config import SeglibConfig
 from seglib.config.segments import GateRule
 from seglib.errors import SeglibError
+from seglib.modeling.gate import CHALLENGER, CHAMPION, GateDecision, gate_decision
 from seglib.run_types import ModelRegistration, RunContext
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -216,7 +217,6 @@ def log_clustering(cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult)
 
 # ---- registration: model name, signature, champion gate -------------------------------------------------------------
 
-CHAMPION, CHALLENGER = "champion", "challenger"
 _METRIC_TAG = "seglib.metric."
 
 
@@ -324,9 +324,8 @@ def log_propensity(cfg: SeglibConfig, ctx: RunContext, fit, model_name: str) -> 
         signature=propensity_signature(fit.columns),
     )
     version = str(info.registered_model_version)
-    gate = promote_if_better(
-        cfg, model_name, version, {"roc_auc": fit.published.roc_auc}, rules=cfg.propensity.champion_gate
-    )
+    gate = promote_if_better(cfg, model_name, version, {"roc_auc": fit.published.roc_auc},
+                             rules=cfg.propensity.champion_gate, rules_key="propensity.champion_gate")  # fmt: skip
     return ModelRegistration(model_name, version, gate.alias, gate.reason, _active_run_id())
 
 
@@ -400,7 +399,9 @@ def log_clv(cfg: SeglibConfig, models, validation, comparison, parameters) -> Mo
     model_version = str(info.registered_model_version)
     MlflowClient().set_model_version_tag(name, model_version, "clv.gamma_gamma.method", models.spend.method)
     gate_metrics = {"abs_relative_error": abs(comparison.relative_error), "correlation": comparison.correlation}
-    gate = promote_if_better(cfg, name, model_version, gate_metrics, rules=c.champion_gate)
+    gate = promote_if_better(
+        cfg, name, model_version, gate_metrics, rules=c.champion_gate, rules_key="clv.champion_gate"
+    )
     return ModelRegistration(name, model_version, gate.alias, gate.reason, _active_run_id())
 
 
@@ -437,53 +438,6 @@ def clustering_signature(feature_cols: list[str], categorical: list[str] = ()):
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("integer", "cluster_id")]))
 
 
-@dataclass(frozen=True)
-class GateDecision:
-    promoted: bool
-    reason: str
-    champion_version: str | None = None
-
-    @property
-    def alias(self) -> str:
-        return CHAMPION if self.promoted else CHALLENGER
-
-
-def gate_decision(
-    rules: list[GateRule],
-    metrics: dict[str, float],
-    champion_metrics: dict[str, float] | None,
-    champion_version: str | None = None,
-) -> GateDecision:
-    """Pure decision: does a new version with ``metrics`` replace the champion (``None``: there is none)?
-
-    Every rule must pass: the optional absolute floor, then "not worse than the champion by more than tolerance".
-    """
-    missing = sorted({r.metric for r in rules} - set(metrics))
-    if missing:
-        raise ValueError(
-            f"segments.champion_gate uses metric(s) {missing} that the clustering run does not report "
-            f"(reported: {sorted(metrics)})"
-        )
-    failures, notes = [], []
-    for rule in rules:
-        value, sign = metrics[rule.metric], 1.0 if rule.higher_is_better else -1.0
-        if rule.minimum is not None and sign * (value - rule.minimum) < 0:
-            failures.append(f"{rule.metric}={value:.4f} beyond the limit {rule.minimum}")
-            continue
-        best = (champion_metrics or {}).get(rule.metric)
-        if best is None:
-            continue
-        if sign * (value - best) < -rule.tolerance:
-            failures.append(f"{rule.metric}={value:.4f} worse than champion's {best:.4f} by more than {rule.tolerance}")
-        else:
-            notes.append(f"{rule.metric}={value:.4f} vs champion's {best:.4f} (tolerance {rule.tolerance})")
-    if failures:
-        return GateDecision(False, "; ".join(failures), champion_version)
-    if champion_metrics is None:
-        return GateDecision(True, "no current champion", None)
-    return GateDecision(True, "; ".join(notes) or "passes every gate", champion_version)
-
-
 def _version_by_alias(client, model_name: str, alias: str):
     """The version ``model_name@alias``, None when the model or the alias does not exist (yet); any other registry
     failure (unreachable server, permissions, a broken store) is a SeglibError, never read as "no champion"."""
@@ -508,6 +462,7 @@ def promote_if_better(
     version: str,
     metrics: dict[str, float],
     rules: list[GateRule] | None = None,
+    rules_key: str = "segments.champion_gate",
 ) -> GateDecision:
     """Alias ``version`` champion if it passes ``rules`` (default: segments.champion_gate, the clustering's) against
     the current champion, else challenger.
@@ -530,6 +485,7 @@ def promote_if_better(
         metrics,
         champion_metrics,
         str(champion.version) if champion else None,
+        rules_key,
     )
     for name, value in metrics.items():
         client.set_model_version_tag(model_name, version, f"{_METRIC_TAG}{name}", str(value))

@@ -64,7 +64,8 @@ def _btyd(cfg: FeaturesConfig) -> dict[str, str]:
     b = cfg.btyd
     fit = (
         f"of a BG/NBD fitted on the completed orders before the cut-off of the snapshot's buyers ({b.period}ly "
-        "purchase periods, seglib.features.bgnbd, shared with the CLV stage); null without a completed order before the cut-off, and for everyone "
+        "purchase periods, seglib.features.bgnbd, shared with the CLV stage); null without a completed order before "
+        "the cut-off, and for everyone "
         f"when no fit is possible (fewer than {b.min_buyers} buyers, no repeat purchase, no convergence)"
     )
     return {

@@ -4,10 +4,10 @@ import pytest
 
 from seglib.config import MlflowConfig, SeglibConfig, WarehouseConfig
 from seglib.config.segments import GateRule, SegmentsConfig
+from seglib.modeling.gate import gate_decision
 from seglib.tracking import (
     MODEL_PIP_REQUIREMENTS,
     clustering_signature,
-    gate_decision,
     load_champion,
     promote_if_better,
     registered_model_name,
@@ -38,9 +38,11 @@ def test_every_rule_must_pass_including_floors_and_lower_is_better():
     assert (below_floor.promoted, below_floor.reason) == (False, "stability=0.6000 beyond the limit 0.7")
 
 
-def test_a_gate_metric_the_run_does_not_report_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"champion_gate uses metric\(s\) \['stability'\]"):
+def test_a_gate_metric_the_model_does_not_report_is_an_error_naming_its_config_key():
+    with pytest.raises(ValueError, match=r"^segments.champion_gate uses metric\(s\) \['stability'\]"):
         gate_decision([GateRule(metric="stability")], {"silhouette": 0.4}, None)
+    with pytest.raises(ValueError, match=r"^propensity.champion_gate uses metric\(s\) \['silhouette'\]"):
+        gate_decision([GateRule(metric="silhouette")], {"roc_auc": 0.8}, None, rules_key="propensity.champion_gate")
 
 
 @pytest.fixture(scope="module")
