@@ -26,7 +26,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "range": ("column",),
     "pattern": ("column", "pattern"),
     "not_future": ("column",),
-    "null_unless": ("column", "when"),
+    "null_unless": ("column", "allowed_if"),
     "expr": ("expr",),
 }
 
@@ -42,7 +42,7 @@ class RuleSpec(StrictModel):
     min: float | None = None
     max: float | None = None
     pattern: str | None = Field(None, description="pattern: Java regex the whole value must match.")
-    when: str | None = Field(None, description="null_unless: SQL condition under which a value is allowed.")
+    allowed_if: str | None = Field(None, description="null_unless: SQL condition under which a value is allowed.")
     expr: str | None = Field(None, description="expr: SQL boolean that must hold (null counts as a pass).")
 
     @model_validator(mode="after")

@@ -63,7 +63,7 @@ def compile_rule(spec: RuleSpec, now: datetime, future_tolerance_minutes: int = 
         deadline = as_utc_instant(now) + timedelta(minutes=future_tolerance_minutes)
         passes = _null_or(c, try_cast(spec.column, "timestamp") <= F.lit(deadline))
     elif spec.kind == "null_unless":
-        passes = _null_or(c, F.expr(spec.when))
+        passes = _null_or(c, F.expr(spec.allowed_if))
     elif spec.kind == "expr":
         passes = F.expr(spec.expr)
     else:  # pragma: no cover - RuleSpec's Literal type rejects this at config load

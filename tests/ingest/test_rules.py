@@ -104,7 +104,14 @@ def test_revenue_only_on_purchase(spark):
         spark,
         [(1, "purchase", Decimal("9.99")), (2, "page_view", Decimal("1.00")), (3, "page_view", None)],
         "id int, event_type string, revenue decimal(18,2)",
-        [rule(name="revenue_only_on_purchase", kind="null_unless", column="revenue", when="event_type = 'purchase'")],
+        [
+            rule(
+                name="revenue_only_on_purchase",
+                kind="null_unless",
+                column="revenue",
+                allowed_if="event_type = 'purchase'",
+            )
+        ],
     )
     assert got == [[], ["revenue_only_on_purchase"], []]
 
