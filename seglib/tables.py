@@ -24,6 +24,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from seglib.config.rules import EVENT_TYPES
 from seglib.delta_io import TableSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -177,13 +178,7 @@ RAW = (
             _c("anonymous_id", "string", "Device/cookie identifier, present before and after login.", RID, True),
             _c("customer_id", "string", "CRM customer id when logged in, else null.", RID, True),
             _c("session_id", "string", "Web/app session identifier.", RID),
-            _c(
-                "event_type",
-                "string",
-                "page_view, product_view, search, add_to_cart, checkout, purchase, email_open, email_click, "
-                "feature_use, support_ticket, login, signup.",
-                required=True,
-            ),
+            _c("event_type", "string", f"{', '.join(EVENT_TYPES)}.", required=True),
             _c("channel", "string", "web, app, email or social."),
             _c("device", "string", "desktop, mobile or tablet."),
             _c("country", "string", "ISO-3166 alpha-2 country."),

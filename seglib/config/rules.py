@@ -11,7 +11,11 @@ from pydantic import Field
 
 from seglib.config.base import StrictModel
 
-# Event types of the silver events contract (seglib/tables.py, silver events.event_type).
+# The event types of the events contract (raw_events.event_type, validated into silver events), declared here once:
+# config is seglib's ground floor (pydantic only, importable without Spark). Derived from it: the contract's column
+# comment (seglib/tables.py -> docs/tables.md, README), the ingest rule event_type_allowed (`values_from:
+# event_types` in conf/ingest.yaml), the segment windows' check and the generator's event mix;
+# tests/config/test_event_types.py fails when any other mention drifts from it.
 EVENT_TYPES: tuple[str, ...] = (
     "page_view",
     "product_view",
