@@ -1,8 +1,10 @@
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from seglib.config import ConfigError, load_config, parse_override
+from seglib.config.generator import GeneratorConfig
 from seglib.tables import Warehouse
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,11 +24,36 @@ def test_locations_are_made_absolute_but_uris_and_catalog_names_kept():
     assert cfg.inputs.raw_orders == "sales.orders"
 
 
-@pytest.mark.parametrize("name,home", [("local", "local"), ("cluster", "cluster"), ("databricks", "databricks")])
-def test_environment_files_extend_base(name, home):
+@pytest.mark.parametrize(
+    "name,home,overridden",
+    [
+        ("local", "local", {}),
+        ("cluster", "cluster", {"warehouse": "/data/seglib/warehouse"}),
+        ("databricks", "databricks", {"warehouse": "dbfs:/seglib/warehouse", "experiment": "/Shared/seglib"}),
+    ],
+)
+def test_environment_files_extend_base(name, home, overridden):
     cfg = load_config([REPO / "conf" / f"{name}.yaml"])
+    base = load_config([REPO / "conf" / "base.yaml"])
     assert cfg.spark.home == home
-    assert cfg.mlflow.experiment  # inherited from base.yaml or overridden
+    # Only base.yaml (and the stage files it extends in turn) provides these: the models' defaults differ.
+    assert cfg.generator.end_date == base.generator.end_date == date(2026, 11, 1) != GeneratorConfig().end_date
+    assert cfg.ingest.rules == base.ingest.rules and "raw_events" in cfg.ingest.rules
+    assert "playbook" in cfg.rules.families
+    # What the environment file sets wins over base.yaml; the rest is base.yaml's.
+    got = {"warehouse": cfg.warehouse.path, "experiment": cfg.mlflow.experiment}
+    assert got == {"warehouse": base.warehouse.path, "experiment": base.mlflow.experiment, **overridden}
+    assert base.warehouse.path == str(Path(".seglib/warehouse").resolve()) and base.mlflow.experiment == "seglib"
+
+
+def test_extends_merges_the_parent_key_by_key_and_the_child_wins(tmp_path):
+    (tmp_path / "parent.yaml").write_text("generator:\n  customers: 123\n  seed: 9\n")
+    (tmp_path / "child.yaml").write_text("extends: parent.yaml\ngenerator:\n  seed: 5\n")
+    defaults = GeneratorConfig()
+    assert (defaults.customers, defaults.seed) != (123, 5)
+    cfg = load_config([tmp_path / "child.yaml"])
+    assert cfg.generator.customers == 123  # only the parent sets it
+    assert cfg.generator.seed == 5  # the child overrides the parent
 
 
 def test_set_overrides_are_typed_and_win_over_files():
