@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from seglib.delta_io import read_table
+from seglib.delta_io import current_version, read_table
 from seglib.segments.history import SnapshotOrderError
 from seglib.tables import Warehouse
 from tests.segments.publication_world import DAY1, DAY2, SNAPSHOTS, publish
@@ -110,13 +111,17 @@ def test_membership_is_the_latest_snapshot_and_time_travel_gives_the_first(spark
     assert _membership_keys(spark, tables, first.table_versions["segments/segment_membership"]) == sorted(
         SNAPSHOTS[DAY1]
     )
-    publications = _read(spark, tables, "segment_publications").orderBy("published_at", "run_id")
-    assert [(r.snapshot_date, r.run_id) for r in publications.collect()] == [
-        (DAY1, "r1"),
-        (DAY2, "r2"),
-        (DAY2, "wrong"),
-    ] or {r.run_id for r in publications.collect()} == {"r1", "wrong", "r2"}
-    latest = publications.where(F.col("run_id") == "r2").first()
+    # One row per completed publication, appended in the order the runs completed: the Delta commits say which
+    # publication of a snapshot came last (every publish here passes the same published_at, so the rows cannot).
+    location = tables.location("segments/segment_publications")
+    appended, seen = [], Counter()
+    for version in range(current_version(spark, location) + 1):
+        rows = Counter((r.snapshot_date, r.run_id) for r in read_table(spark, location, version=version).collect())
+        appended += sorted((rows - seen).elements())
+        seen = rows
+    assert appended == [(DAY1, "r1"), (DAY2, "wrong"), (DAY2, "r2")]
+    assert seen == Counter(appended)  # and nothing was removed
+    latest = _read(spark, tables, "segment_publications").where(F.col("run_id") == "r2").first()
     assert latest.table_versions == second.table_versions and latest.subjects == 3
 
 
