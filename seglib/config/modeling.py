@@ -126,6 +126,13 @@ class ClusteringConfig(StrictModel):
         "wins (one-standard-error rule; 0 = the highest silhouette).",
     )
     silhouette_sample_size: int = Field(5000, ge=10, description="Rows the silhouette of each k is computed on.")
+    selection_min_eigenvalue: float = Field(
+        1.5,
+        ge=0,
+        description="> 0: k is chosen on the principal components whose covariance eigenvalue exceeds this (at "
+        "least 2), then fitted in the full space (k-means: refined from the chosen partition's means); 0: k is "
+        "chosen in the full space.",
+    )
     parallelism: int = Field(
         4, ge=1, description="Fits (one per k and seed) run concurrently (Spark jobs from driver threads)."
     )

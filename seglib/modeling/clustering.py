@@ -63,6 +63,9 @@ class ClusteringResult:
 
     @property
     def silhouette(self) -> float:
+        """The published model's silhouette: in the full space, also when k was chosen in a reduced one."""
+        if self.selection.final_silhouette is not None:
+            return self.selection.final_silhouette
         return self.silhouette_by_k[self.k]
 
 
@@ -86,6 +89,7 @@ def selector(cfg: ClusteringConfig) -> SegmentSelector:
         silhouetteToleranceSE=cfg.silhouette_tolerance_se,
         minClusterShare=cfg.min_cluster_share,
         parallelism=cfg.parallelism,
+        selectionMinEigenvalue=cfg.selection_min_eigenvalue,
     )
 
 

@@ -209,3 +209,55 @@ def test_silhouette_one_standard_error_rule():
     assert choose_k(grid, "silhouette", 0.9, 0.01, 1.0)[0] == 7  # 8 is not resolvably better than 7
     assert choose_k(grid, "silhouette", 0.9, 0.01, 0.0)[0] == 8  # tolerance 0: the plain maximum
     assert "standard error" in choose_k(grid, "silhouette", 0.9, 0.01, 1.0)[1]
+
+
+@pytest.fixture(scope="module")
+def shared_signal_world(spark):
+    """Four groups (25 each) on two latent traits, each shown by two noisy columns, plus six pure-noise columns: the
+    structure lives in the correlated columns, which the noise columns outnumber."""
+    import random
+
+    rnd = random.Random(1)
+    rows = []
+    for group, (cx, cy) in enumerate([(0, 0), (6, 0), (0, 6), (6, 6)]):
+        for i in range(25):
+            x, y = cx + rnd.gauss(0, 1), cy + rnd.gauss(0, 1)
+            shown = [x + rnd.gauss(0, 1), x + rnd.gauss(0, 1), y + rnd.gauss(0, 1), y + rnd.gauss(0, 1)]
+            rows.append((f"s{group}_{i}", group, *shown, *[rnd.gauss(0, 1) for _ in range(6)]))
+    columns = ["a1", "a2", "b1", "b2", *[f"n{j}" for j in range(6)]]
+    schema = ", ".join(["subject_id string", "truth int", *[f"{c} double" for c in columns]])
+    return spark.createDataFrame(rows, schema), columns
+
+
+def _shared_signal_fit(world, min_eigenvalue: float):
+    from seglib.modeling.metrics import adjusted_rand_index
+
+    df, columns = world
+    cfg = _cfg(
+        features=columns, k_max=5, criterion="silhouette", min_cluster_share=0.05, seed=7, seeds_per_k=2,
+        selection_min_eigenvalue=min_eigenvalue,
+    )  # fmt: skip
+    result = fit_clustering(df, cfg)
+    return result, adjusted_rand_index(assign_clusters(result.model, df), "truth", "cluster_id")
+
+
+def test_k_chosen_on_leading_components_then_refined_in_the_full_space(shared_signal_world):
+    result, ari = _shared_signal_fit(shared_signal_world, 1.5)
+    assert result.k == 4
+    assert ari > 0.8
+    assert result.selection.space.startswith("2 principal components of 10 dimensions")
+    final = result.model.stages[-1].clusterer
+    assert type(final).__name__ == "NearestCentroidModel"
+    assert {len(c) for c in final.clusterCenters()} == {10}  # the published centres live in the full space
+    # The published silhouette is the final model's in the full space, not the grid's in the reduced one.
+    assert result.silhouette == result.selection.final_silhouette
+    assert result.silhouette != result.silhouette_by_k[4]
+
+
+def test_k_chosen_in_the_full_space_is_drowned_by_the_noise_columns(shared_signal_world):
+    """Why the reduced space is the default: the same world, k chosen on all ten standardised columns."""
+    result, ari = _shared_signal_fit(shared_signal_world, 0.0)
+    assert result.selection.space == "full space, 10 dimensions"
+    assert type(result.model.stages[-1].clusterer).__name__ == "KMeansModel"
+    assert result.k != 4
+    assert ari < 0.7
