@@ -1,6 +1,7 @@
 """spark-submit / Databricks spark_python_task entry point for `seg features`.
 
-spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 jobs/features.py --config conf/cluster.yaml [--set k=v ...]
+Submitted as jobs/run_pipeline.py is (README.md, "The three homes"), with `seg features`'s arguments after this file:
+    spark-submit <spark options> jobs/features.py --config conf/cluster.yaml [--set k=v ...]
 """
 
 import sys

@@ -1,7 +1,7 @@
 """spark-submit / Databricks spark_python_task entry point for the whole pipeline (`seg run`).
 
-    spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 jobs/run_pipeline.py \
-        --config conf/cluster.yaml --set warehouse.path=hdfs:///seglib/wh --as-of 2026-11-01
+The command line is README.md's spark-submit example ("The three homes"; tests/e2e/conftest.py runs it as written).
+The arguments after this file are `seg run`'s (--config, --set k=v, --as-of, --generate, ...).
 """
 
 import sys

@@ -1,10 +1,19 @@
 """The one place a SparkSession is built, for the three homes seglib runs in.
 
-- ``local``: the embedded default. ``local[*]`` (or ``spark.master`` from config), Delta's extension and catalog,
-  the pinned jars resolved by Maven into ``jars/lib`` (see ``jars/pom.xml``), a local warehouse folder.
-- ``cluster``: ``spark-submit``. Master, jars/packages and resources come from the submitter; nothing is hard-coded.
-  Delta's extension/catalog are set only if the submitter did not set them.
-- ``databricks``: reuse the active session; Delta is built in.
+- ``local``: the embedded default. ``spark.master`` from config or ``local[*]``; the pinned jars Maven resolved into
+  ``jars/lib`` (see ``jars/pom.xml``; another folder with ``$SEGLIB_JARS_DIR``); UTC, the UI off unless
+  ``spark.ui_enabled``, ``spark.shuffle_partitions`` for Spark's and Delta's shuffles, the catalog's warehouse dir
+  under ``<warehouse.path>/_catalog``.
+- ``cluster``: ``spark-submit``. Master, jars/packages, resources and shuffle partitions come from the submitter (its
+  ``--conf`` or the cluster's ``spark-defaults.conf``); seglib sets Delta's extension and catalog (and the redaction
+  below), nothing else. These replace a ``spark.sql.extensions`` the submitter set: to run another extension beside
+  Delta, list both in the config's ``spark.conf``, which is applied last (in every home).
+- ``databricks``: reuse the active session; Delta is built in. ``spark.conf`` is set at run time where the session
+  allows it (a static setting is logged and skipped).
+
+In every home, key material is redacted from query plans (``spark.sql.redaction.string.regex``): a pseudonym is a
+Spark expression whose HMAC pads are binary literals, so executors receive them with their tasks and need no key of
+their own; only the driver reads the key (``seglib.privacy.keys``).
 
 ``auto`` picks ``databricks`` when ``DATABRICKS_RUNTIME_VERSION`` is set, ``cluster`` when the Python process was
 launched by ``spark-submit`` (the JVM gateway already exists), else ``local``.
@@ -93,7 +102,7 @@ def build_spark(settings: SparkSettings, app_name: str = "seglib", warehouse_dir
         )
         if warehouse_dir:
             builder = builder.config("spark.sql.warehouse.dir", str(Path(warehouse_dir) / "_catalog"))
-    # local and cluster: Delta extension unless the submitter configured its own.
+    # local and cluster: Delta's extension and catalog, in place of any the submitter set (spark.conf comes last).
     builder = builder.config("spark.sql.extensions", DELTA_EXTENSION).config(
         "spark.sql.catalog.spark_catalog", DELTA_CATALOG
     )

@@ -1,14 +1,17 @@
 """Every MLflow call of seglib lives here: the tracking store, the experiment, the run of a command, and the
 logging and registration of fitted models.
 
-Locally the store is a sqlite file beside the warehouse (``.seglib/mlflow.db``), artifacts in
-``.seglib/mlartifacts``; on a cluster or Databricks the URIs come from config.
+The tracking store is ``mlflow.tracking_uri`` when the config sets one, else MLflow's own environment variable
+``MLFLOW_TRACKING_URI``, else, for a local warehouse only, a sqlite file beside it (``.seglib/mlflow.db``, artifacts in
+``.seglib/mlartifacts``). A remote warehouse (``hdfs://``, ``s3://``, ``dbfs:/`` ...) with neither is refused: its
+models would otherwise land on the driver's local disk.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import tempfile
 from dataclasses import asdict
 from importlib.metadata import version
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # Explicit requirements (MLflow's environment inference costs ~20 s per logged model): the Spark line that fitted it.
 MODEL_PIP_REQUIREMENTS = [f"pyspark=={version('pyspark')}", f"mlflow=={version('mlflow')}", "seglib"]
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable: the store when the config sets none
 
 
 def _local_state_dir(cfg: SeglibConfig) -> Path | None:
@@ -41,23 +45,33 @@ def _local_state_dir(cfg: SeglibConfig) -> Path | None:
     return Path(path).resolve().parent
 
 
+def _embedded_uri(state: Path) -> str:
+    return f"sqlite:///{state / 'mlflow.db'}"
+
+
 def tracking_uri(cfg: SeglibConfig) -> str:
+    """``mlflow.tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else the embedded store beside a local warehouse."""
     if cfg.mlflow.tracking_uri:
         return cfg.mlflow.tracking_uri
+    from_env = os.environ.get(TRACKING_URI_ENV, "").strip()
+    if from_env:
+        return from_env
     state = _local_state_dir(cfg)
     if state is None:
         raise SeglibError(
-            f"mlflow.tracking_uri must be set for a remote warehouse ({cfg.warehouse.path}); "
-            "the embedded sqlite store is only for local warehouses"
+            f"no MLflow tracking store for the remote warehouse {cfg.warehouse.path}: set {TRACKING_URI_ENV} "
+            "(e.g. http://mlflow.internal:5000) or --set mlflow.tracking_uri=...; the embedded sqlite store is only "
+            "for local warehouses"
         )
-    return f"sqlite:///{state / 'mlflow.db'}"
+    return _embedded_uri(state)
 
 
 def setup_mlflow(cfg: SeglibConfig) -> str:
     """Point MLflow at the configured store and return the experiment id (created on first use)."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri(cfg))
+    uri = tracking_uri(cfg)
+    mlflow.set_tracking_uri(uri)
     if cfg.mlflow.registry_uri:
         mlflow.set_registry_uri(cfg.mlflow.registry_uri)
     experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
@@ -65,7 +79,7 @@ def setup_mlflow(cfg: SeglibConfig) -> str:
         return experiment.experiment_id
     artifact_location = cfg.mlflow.artifact_location
     state = _local_state_dir(cfg)
-    if artifact_location is None and state is not None and not cfg.mlflow.tracking_uri:
+    if artifact_location is None and state is not None and uri == _embedded_uri(state):
         artifact_location = (state / "mlartifacts").as_uri()
     return mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=artifact_location)
 

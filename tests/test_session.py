@@ -1,3 +1,5 @@
+import pytest
+
 from seglib import session
 
 
@@ -47,3 +49,23 @@ def test_key_material_is_redacted_from_query_plans(spark):
     assert "sha2" in plan.getvalue()
     assert ring.active.ipad.hex().upper() not in plan.getvalue().upper()
     assert ring.active.opad.hex().upper() not in plan.getvalue().upper()
+
+
+def test_mlflow_store_is_config_then_mlflow_env_then_embedded_for_local_warehouses_only(monkeypatch, tmp_path):
+    """What the cluster overlay relies on (mlflow.tracking_uri: null): a remote warehouse takes MLflow's own
+    MLFLOW_TRACKING_URI, and without it is refused in one line naming both settings, never a local sqlite file."""
+    from seglib.config import SeglibConfig
+    from seglib.errors import SeglibError
+    from seglib.tracking import tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    remote = SeglibConfig(warehouse={"path": "hdfs:///seglib/wh"})
+    local = SeglibConfig(warehouse={"path": str(tmp_path / "wh")})
+    pinned = SeglibConfig(warehouse={"path": "hdfs:///seglib/wh"}, mlflow={"tracking_uri": "databricks"})
+    with pytest.raises(SeglibError, match=r"hdfs:///seglib/wh: set MLFLOW_TRACKING_URI .* --set mlflow\.tracking_uri"):
+        tracking_uri(remote)
+    assert tracking_uri(local) == f"sqlite:///{tmp_path}/mlflow.db"
+    assert tracking_uri(pinned) == "databricks"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
+    assert tracking_uri(remote) == tracking_uri(local) == "http://mlflow.internal:5000"
+    assert tracking_uri(pinned) == "databricks"  # the config, when it names one, wins over the environment

@@ -1,5 +1,6 @@
-"""What the pipeline run (conftest.py: spark-submit on a standalone cluster) wrote, read in-process: every layer,
-privacy checks over every table (values, not just schemas) and an erasure request end to end.
+"""What the pipeline run (conftest.py: the README's spark-submit example on a standalone cluster) did and wrote, read
+in-process: that it ran distributed with the documented MLflow store, every layer, privacy checks over every table
+(values, not just schemas) and an erasure request end to end.
 
 The warehouse is given as a ``file://`` URI, as a warehouse on HDFS/S3/ABFS would be: every stage, and erasure in
 particular, must address tables through the registry, never by listing local folders."""
@@ -28,6 +29,15 @@ def demo_run(submitted_run):
 def owned(spark, demo_run) -> dict[str, str]:
     """The run's owned tables (name -> location), as erasure finds them; looked up once for the module."""
     return existing_owned_tables(spark, demo_run[0], "test")
+
+
+def test_the_readme_command_ran_distributed_with_its_mlflow_store(submitted_run):
+    """The README's example ran an executor on the standalone worker and tracked to the store it exports as
+    MLFLOW_TRACKING_URI (here a sqlite file), not to the embedded one beside the ``file://`` warehouse."""
+    assert list(submitted_run.work_dir.glob("app-*/*/stderr")), "no executor ran on the worker"
+    assert f"mlflow: sqlite:///{submitted_run.tracking_db}" in submitted_run.stdout
+    assert submitted_run.tracking_db.is_file()
+    assert not (submitted_run.tracking_db.parent / "mlflow.db").exists()
 
 
 def test_pipeline_writes_every_layer(spark, demo_run, owned):
