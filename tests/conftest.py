@@ -22,6 +22,10 @@ import pytest
 from seglib.config import SparkSettings
 from seglib.session import build_spark
 
+# A developer's exported tracking server must not receive the tests' runs: without a configured
+# mlflow.tracking_uri, seglib reads MLFLOW_TRACKING_URI (tests that need it set it themselves).
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+
 
 @pytest.fixture(scope="session")
 def spark_tmp() -> Path:

@@ -82,7 +82,8 @@ OVERRIDES = (
     "propensity.num_folds=2",
     "propensity.champion_gate=[]",
     # Predicted CLV is not identifiable from a handful of repeat buyers in 30 days (the fit is refused, as it should
-    # be): tests/modeling/test_planted_worlds.py runs the CLV stage on a 180-day world.
+    # be): tests/e2e/test_foreign_data.py runs CLV through `seg run` on CDNOW orders; tests/modeling/test_clv.py
+    # tests the fit.
     "clv.enabled=false",
 )
 

@@ -128,6 +128,17 @@ def test_orders_only_data_publishes_every_family_it_can_and_upgrade_is_not_appli
     assert len(first.families) > 4  # and the rule families
 
 
+def test_the_first_run_publishes_a_clv_prediction_per_bracket_member(spark, runs, warehouse):
+    """CLV through `seg run`: the champion's predictions of the first snapshot, one per clv_bracket member."""
+    cfg, _ = warehouse
+    first = runs[0]
+    clv = read_table(spark, Warehouse.of(cfg).location("models/clv_predictions")).where(
+        F.col("snapshot_date") == F.lit(first.as_of)
+    )
+    assert clv.count() == first.families["clv_bracket"] > 100
+    assert clv.where(F.col("predicted_clv").isNull() | F.col("model_version").isNull()).count() == 0
+
+
 def test_a_run_after_the_data_ends_skips_the_targets_without_labels_and_scores_them_with_the_champions(runs):
     late = runs[1]
     assert late.code == EXIT_PARTIAL, late.said
