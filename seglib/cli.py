@@ -110,11 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         "show": "print the published segments, or one segment's size and members (pseudonyms)",
         "forget": "erase subjects (GDPR/CCPA) from every table seglib owns",
         "vacuum": "physically delete files older than privacy.vacuum_retention_hours",
+        "rekey": "key rotation: rewrite every owned table's pseudonyms from an old key version to the active key",
         "config": "print the effective configuration",
     }
     for name, help_text in commands.items():
         p = sub.add_parser(name, help=help_text)
-        _add_common(p, snapshot=name != "show")
+        _add_common(p, snapshot=name not in ("show", "rekey"))
         if name == "show":
             p.add_argument(
                 "--as-of",
@@ -159,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "forget":
             p.add_argument("--subject", action="append", default=[], help="raw customer_id or anonymous_id")
             p.add_argument("--requests-table", default=None, help="Delta table with a subject column of ids")
+        if name == "rekey":
+            p.add_argument(
+                "--from-version",
+                required=True,
+                metavar="VERSION",
+                help="the key version the tables were written under (e.g. v1; in the ring after the new active key)",
+            )
     return parser
 
 
@@ -232,6 +240,18 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
 
         spark = build_spark(cfg.spark, app_name="seglib-show", warehouse_dir=cfg.warehouse.path)
         print(show_segments(spark, cfg, args.as_of, args.segment, args.family, args.limit))
+        return 0
+    if args.command == "rekey":
+        from seglib.privacy.keys import load_key_ring
+        from seglib.privacy.rekey import rekey_owned_tables, render_rekey, rotation_keys
+        from seglib.run_lock import warehouse_lock
+
+        ring = load_key_ring(cfg.privacy)
+        rotation_keys(ring, args.from_version)  # a version not in the ring, or the active one: refused before Spark
+        ctx = RunContext.create(None, args.run_id)
+        spark = build_spark(cfg.spark, app_name="seglib-rekey", warehouse_dir=cfg.warehouse.path)
+        with warehouse_lock(spark, cfg, ctx, "rekey"):
+            print(render_rekey(rekey_owned_tables(spark, cfg, args.from_version, key_ring=ring)))
         return 0
 
     # Generating without --as-of: the snapshot is the generator's fixed end date, so the demo is the same every day.

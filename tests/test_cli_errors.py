@@ -115,6 +115,52 @@ CASES = [
         "--as-of 999: ",
         True,
     ),
+    (
+        "rekey: --from-version not in the key ring",
+        lambda t: ["rekey", "--from-version", "v0", *_wh(t)],
+        "key version 'v0' is not in the key ring (versions v1, active v1, env:SEGLIB_PSEUDONYM_KEY)",
+        False,
+    ),
+    (
+        "rekey: --from-version is the active key",
+        lambda t: ["rekey", "--from-version", "v1", *_wh(t)],
+        "key v1 is the active key (first in the ring v1): put the new key first",
+        False,
+    ),
+    (
+        "rekey: without --from-version",
+        lambda t: ["rekey", *_wh(t)],
+        "the following arguments are required: --from-version",
+        False,
+    ),
+    (
+        "rekey: no table with pseudonym columns",
+        lambda t: ["rekey", "--from-version", "v1",
+                   "--set", "privacy.key_env=SEGLIB_TEST_UNSET_KEY",  # a rotated ring from a key file
+                   "--set", "privacy.key_file=" + _write(t, "ring.key", b"v2:" + b"22" * 32 + b",v1:" + b"11" * 32),
+                   *_wh(t)],
+        "no table with pseudonym columns exists under warehouse.path=",
+        True,
+    ),
+    (
+        "rekey: no raw identifiers to map",
+        lambda t: ["rekey", "--from-version", "v1",
+                   "--set", "privacy.key_env=SEGLIB_TEST_UNSET_KEY",  # a rotated ring from a key file
+                   "--set", "privacy.key_file=" + _write(t, "ring.key", b"v2:" + b"22" * 32 + b",v1:" + b"11" * 32),
+                   *_wh(_delta(t, "silver/orders", "order_id string, subject_id string", ("o1", "s1")))],
+        "the raw input tables hold no identifier to map old pseudonyms to new ones",
+        True,
+    ),
+    (
+        "rekey: a table without a recorded key version, several old keys in the ring",
+        lambda t: ["rekey", "--from-version", "v2",
+                   "--set", "privacy.key_env=SEGLIB_TEST_UNSET_KEY",  # a ring v3, v2, v1 from a key file
+                   "--set", "privacy.key_file="
+                   + _write(t, "ring.key", b"v3:" + b"33" * 32 + b",v2:" + b"22" * 32 + b",v1:" + b"11" * 32),
+                   *_wh(_delta(t, "silver/orders", "order_id string, subject_id string", ("o1", "s1")))],
+        "no key version recorded on silver/orders and the ring holds several old keys (v2, v1)",
+        True,
+    ),
 ]  # fmt: skip
 
 

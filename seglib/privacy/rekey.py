@@ -2,19 +2,23 @@
 
 Pseudonyms carry no key version (they stay compact 32-hex join keys); instead, after adding a new key first in the
 ring, this job builds an old -> new mapping from the raw identifiers and rewrites the pseudonym columns of every
-owned table. Each rewritten table records ``seglib.pseudonym.key_version`` as a table property.
+owned table. Each rewritten table records ``seglib.pseudonym.key_version`` as a table property; a table that
+already records the active version is left alone, so a rekey that stopped half-way can simply be run again.
+``seg rekey --from-version VERSION`` runs it under the warehouse run lock.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from seglib.delta_io import TableSpec, read_table, table_exists, write_table
+from seglib.delta_io import TableSpec, delta_table, read_table, table_exists, write_table
+from seglib.errors import SeglibError
 from seglib.privacy.erasure import existing_owned_tables
 from seglib.privacy.keys import KeyRing, PseudonymKey, load_key_ring
 from seglib.privacy.pseudonymize import pseudonym_with_key
@@ -28,6 +32,51 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 KEY_VERSION_PROPERTY = "seglib.pseudonym.key_version"
+
+
+class RekeyError(SeglibError):
+    """A rekey cannot run as asked (a version not in the ring or already active, no raw identifiers to map, no
+    table at the old version): nothing was re-keyed."""
+
+
+@dataclass(frozen=True)
+class TableRekey:
+    """One owned table with pseudonym columns: what the rekey did to it."""
+
+    table: str
+    columns: tuple[str, ...]
+    before: str | None  # key version the table recorded before (None: never re-keyed, written under the first key)
+    after: str | None  # key version it records now
+    rows: int | None  # rows rewritten; None when the table was left alone
+    left_because: str = ""  # why it was left alone (empty when re-keyed)
+
+
+@dataclass(frozen=True)
+class RekeyReport:
+    from_version: str
+    to_version: str
+    tables: tuple[TableRekey, ...]
+    raw_ids: int | None = None  # distinct raw identifiers the old -> new mapping was built from (None: not needed)
+
+    @property
+    def rekeyed(self) -> tuple[TableRekey, ...]:
+        return tuple(t for t in self.tables if t.rows is not None)
+
+
+def rotation_keys(ring: KeyRing, from_version: str) -> tuple[PseudonymKey, PseudonymKey]:
+    """(old, new) keys of a rotation from ``from_version`` to the ring's active key; :class:`RekeyError` if the
+    version is not in the ring or is the active one."""
+    if from_version not in ring.versions:
+        raise RekeyError(
+            f"key version {from_version!r} is not in the key ring (versions {', '.join(ring.versions)}, active "
+            f"{ring.active.version}, {ring.source or 'no source'}): keep the old key in the ring, after the new one"
+        )
+    if from_version == ring.active.version:
+        raise RekeyError(
+            f"key {from_version} is the active key (first in the ring {', '.join(ring.versions)}): put the new key "
+            f"first ('v2:<new hex>,{from_version}:<old hex>') and re-key from {from_version}"
+        )
+    return ring.get(from_version), ring.active
 
 
 def raw_identifiers(spark: SparkSession, config: SeglibConfig) -> DataFrame:
@@ -74,30 +123,100 @@ def rekey_frame(df: DataFrame, mapping: DataFrame, columns: list[str]) -> DataFr
     return df
 
 
+def _recorded_version(spark: SparkSession, location: str) -> str | None:
+    properties = delta_table(spark, location).detail().select("properties").first()["properties"] or {}
+    return properties.get(KEY_VERSION_PROPERTY)
+
+
 def rekey_owned_tables(
     spark: SparkSession,
     config: SeglibConfig,
     from_version: str,
     raw_ids: DataFrame | None = None,
     key_ring: KeyRing | None = None,
-) -> dict[str, list[str]]:
-    """Rewrite every owned table's pseudonym columns from ``from_version`` to the active key; -> columns per table."""
+) -> RekeyReport:
+    """Rewrite every owned table's pseudonym columns from ``from_version`` to the active key.
+
+    A table is re-keyed when it records ``from_version`` or no version (written before any rekey, so taken to be at
+    ``from_version``); one that records the active version is left alone (already done), and so is one at another
+    old version (re-key that version separately). Nothing is written, and :class:`RekeyError` says why, when no
+    table has pseudonym columns, when tables are left at other versions but none is at ``from_version``, when a
+    table records no version and the ring holds more than one old key, or when the raw inputs hold no identifier to
+    build the mapping from. Pseudonyms without a raw id stay as they are. The caller holds the warehouse lock.
+    """
     ring = key_ring or load_key_ring(config.privacy)
-    old, new = ring.get(from_version), ring.active
-    if old.version == new.version:
-        raise ValueError(f"key {from_version} is already the active key: nothing to re-key")
-    ids = raw_ids if raw_ids is not None else raw_identifiers(spark, config)
-    mapping = rekey_mapping(ids, old, new)
-    done: dict[str, list[str]] = {}
+    old, new = rotation_keys(ring, from_version)
+    plan: list[TableRekey] = []
     for name, location in existing_owned_tables(spark, config, "rekey").items():
         declared = REGISTRY[name].columns_with(Role.SUBJECT, Role.PSEUDONYM)
-        table = read_table(spark, location)
-        columns = [f.name for f in table.schema.fields if f.name in declared and isinstance(f.dataType, T.StringType)]
+        schema = read_table(spark, location).schema
+        columns = tuple(f.name for f in schema.fields if f.name in declared and isinstance(f.dataType, T.StringType))
         if not columns:
             continue
-        rekeyed = rekey_frame(table, mapping, columns).select(*table.columns)
+        before = _recorded_version(spark, location)
+        left = ""
+        if before == new.version:
+            left = f"already at the active key {new.version}"
+        elif before not in (None, old.version):
+            left = f"recorded at key {before}, not {old.version}: re-key from {before} separately"
+        plan.append(TableRekey(name, columns, before, before if left else None, None, left))
+    if not plan:
+        raise RekeyError(
+            f"no table with pseudonym columns exists under warehouse.path={config.warehouse.path}; "
+            "check warehouse.path (nothing was re-keyed)"
+        )
+    todo = [t for t in plan if not t.left_because]
+    unrecorded = [t.table for t in todo if t.before is None]
+    if unrecorded and len(ring.keys) > 2:
+        raise RekeyError(
+            f"no key version recorded on {', '.join(unrecorded)} and the ring holds several old keys "
+            f"({', '.join(ring.versions[1:])}), so which one wrote them cannot be told: re-key with a ring of only the "
+            f"active key and the one they were written under ('{new.version}:<hex>,<old version>:<hex>')"
+        )
+    elsewhere = [t for t in plan if t.before not in (None, old.version, new.version)]
+    if not todo and elsewhere:
+        at = ", ".join(f"{t.table} at {t.before}" for t in elsewhere)
+        raise RekeyError(f"no owned table is at key {old.version} ({at}): re-key from the version they record")
+    if not todo:
+        return RekeyReport(old.version, new.version, tuple(plan))
+    ids = raw_ids if raw_ids is not None else raw_identifiers(spark, config)
+    id_count = ids.count()
+    if not id_count:
+        raise RekeyError(
+            "the raw input tables hold no identifier to map old pseudonyms to new ones ("
+            + ", ".join(Warehouse.of(config).location(raw_input(n)) for n in RAW_INPUTS)
+            + "); nothing was re-keyed"
+        )
+    mapping = rekey_mapping(ids, old, new)
+    done: list[TableRekey] = []
+    for entry in plan:
+        if entry.left_because:
+            done.append(entry)
+            continue
+        location = Warehouse.of(config).location(entry.table)
+        table = read_table(spark, location)
+        rekeyed = rekey_frame(table, mapping, list(entry.columns)).select(*table.columns)
         spec = TableSpec(location=location, properties={KEY_VERSION_PROPERTY: new.version})
         write_table(rekeyed, spec, mode="overwrite")
-        done[name] = columns
-        log.info("re-keyed %s (%s) from %s to %s", name, ", ".join(columns), old.version, new.version)
-    return done
+        rows = read_table(spark, location).count()
+        done.append(TableRekey(entry.table, entry.columns, entry.before, new.version, rows))
+        log.info("re-keyed %s (%s) from %s to %s", entry.table, ", ".join(entry.columns), old.version, new.version)
+    return RekeyReport(old.version, new.version, tuple(done), id_count)
+
+
+def render_rekey(report: RekeyReport) -> str:
+    """What ``seg rekey`` prints: one line per table with pseudonym columns, or that there was nothing to do."""
+    if not report.rekeyed:
+        return f"seg rekey: every owned table already records the active key {report.to_version}: nothing to re-key"
+    lines = [
+        f"seg rekey: key {report.from_version} -> {report.to_version}, mapping built from {report.raw_ids} raw "
+        f"identifiers; re-keyed {len(report.rekeyed)} of {len(report.tables)} tables with pseudonym columns",
+        f"{'table':<34} {'rows':>10}  {'key before -> after':<22} columns",
+    ]
+    for t in report.tables:
+        before = t.before or "unrecorded"
+        if t.rows is None:
+            lines.append(f"{t.table:<34} {'-':>10}  {'left at ' + before:<22} ({t.left_because})")
+        else:
+            lines.append(f"{t.table:<34} {t.rows:>10}  {before + ' -> ' + str(t.after):<22} {', '.join(t.columns)}")
+    return "\n".join(lines)

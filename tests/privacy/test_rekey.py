@@ -1,18 +1,27 @@
 from __future__ import annotations
 
+import pytest
 from chispa import assert_df_equality
 
+from seglib.cli import main
 from seglib.config import SeglibConfig
-from seglib.delta_io import delta_table, read_table
-from seglib.privacy.keys import parse_key_ring
+from seglib.delta_io import TableSpec, delta_table, read_table, write_table
 from seglib.privacy.pseudonymize import pseudonym_py
-from seglib.privacy.rekey import KEY_VERSION_PROPERTY, rekey_owned_tables
+from seglib.privacy.rekey import KEY_VERSION_PROPERTY, RekeyError, rekey_owned_tables, rotation_keys
+from seglib.run_lock import acquire, release
 from seglib.tables import Warehouse
 
+from .conftest import KEY_V1, KEY_V2
 
-def test_rekey_maps_old_pseudonyms_to_the_active_key(spark, tmp_path):
-    ring = parse_key_ring(f"v2:{'22' * 32},v1:{'11' * 32}")
-    v1, v2 = ring.get("v1"), ring.active
+RING = f"v2:{KEY_V2},v1:{KEY_V1}"
+
+
+def _recorded(spark, location: str) -> str | None:
+    return (delta_table(spark, location).detail().first().properties or {}).get(KEY_VERSION_PROPERTY)
+
+
+def test_rekey_maps_old_pseudonyms_to_the_active_key(spark, tmp_path, rotated_ring):
+    v1, v2 = rotated_ring.get("v1"), rotated_ring.active
     cfg = SeglibConfig.model_validate({"warehouse": {"path": str(tmp_path / "wh")}})
     location = Warehouse.of(cfg).location("silver/orders")
     schema = "order_id string, subject_id string, amount double"
@@ -21,12 +30,97 @@ def test_rekey_maps_old_pseudonyms_to_the_active_key(spark, tmp_path):
     ).write.format("delta").save(location)
     raw_ids = spark.createDataFrame([("O1",), ("O2",), ("C1",)], "raw_id string")
 
-    done = rekey_owned_tables(spark, cfg, "v1", raw_ids=raw_ids, key_ring=ring)
+    report = rekey_owned_tables(spark, cfg, "v1", raw_ids=raw_ids, key_ring=rotated_ring)
 
     expected = spark.createDataFrame(
         [(pseudonym_py("O1", v2), pseudonym_py("C1", v2), 5.0), (pseudonym_py("O2", v2), "unmapped", 7.0)], schema
     )
-    assert done == {"silver/orders": ["order_id", "subject_id"]}
+    assert [(t.table, t.columns, t.before, t.after, t.rows) for t in report.tables] == [
+        ("silver/orders", ("order_id", "subject_id"), None, "v2", 2)
+    ]
+    assert report.raw_ids == 3
     assert_df_equality(read_table(spark, location), expected, ignore_row_order=True, ignore_nullable=True)
-    detail = delta_table(spark, location).detail().first()
-    assert detail.properties[KEY_VERSION_PROPERTY] == "v2"
+    assert _recorded(spark, location) == "v2"
+
+
+def test_a_rotation_needs_an_old_version_of_the_ring_that_is_not_active(rotated_ring):
+    assert [k.version for k in rotation_keys(rotated_ring, "v1")] == ["v1", "v2"]
+    with pytest.raises(RekeyError, match=r"key version 'v0' is not in the key ring \(versions v2, v1, active v2"):
+        rotation_keys(rotated_ring, "v0")
+    with pytest.raises(RekeyError, match=r"key v2 is the active key"):
+        rotation_keys(rotated_ring, "v2")
+
+
+# ---------------------------------------------------------------- seg rekey
+
+
+def _args(tmp_path) -> list[str]:
+    # The CLI reuses the suite's session and applies its runtime settings: keep the suite's one shuffle partition.
+    wh = f"warehouse.path={tmp_path / 'wh'}"
+    return ["--set", wh, "--set", "spark.home=local", "--set", "spark.shuffle_partitions=1"]
+
+
+@pytest.fixture
+def v1_warehouse(spark, tmp_path, rotated_ring):
+    """raw/raw_orders with raw ids; silver/orders written under v1 (no key version recorded); silver/customers
+    already recording v2 (it holds a v1 pseudonym on purpose: a table at the active key must be left alone)."""
+    v1 = rotated_ring.get("v1")
+    wh = Warehouse.of(SeglibConfig.model_validate({"warehouse": {"path": str(tmp_path / "wh")}}))
+    spark.createDataFrame([("O1", "C1"), ("O2", "C2")], "order_id string, customer_id string").write.format(
+        "delta"
+    ).save(wh.location("raw/raw_orders"))
+    orders = [(pseudonym_py(o, v1), pseudonym_py(c, v1), a) for o, c, a in [("O1", "C1", 5.0), ("O2", "C2", 7.0)]]
+    spark.createDataFrame(orders, "order_id string, subject_id string, amount double").write.format("delta").save(
+        wh.location("silver/orders")
+    )
+    customers = spark.createDataFrame([(pseudonym_py("C1", v1), "FR")], "subject_id string, country string")
+    write_table(customers, TableSpec(wh.location("silver/customers"), properties={KEY_VERSION_PROPERTY: "v2"}))
+    return wh
+
+
+def test_seg_rekey_rewrites_the_pseudonyms_under_the_lock_and_a_second_run_is_a_no_op(
+    spark, tmp_path, v1_warehouse, rotated_ring, capsys, monkeypatch
+):
+    v1, v2 = rotated_ring.get("v1"), rotated_ring.active
+    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", RING)
+    orders, customers = v1_warehouse.location("silver/orders"), v1_warehouse.location("silver/customers")
+
+    assert main(["rekey", "--from-version", "v1", *_args(tmp_path)]) == 0
+
+    out = capsys.readouterr().out
+    assert "seg rekey: key v1 -> v2, mapping built from 4 raw identifiers; re-keyed 1 of 2 tables" in out
+    assert [line.split() for line in out.splitlines() if line.startswith("silver/")] == [
+        ["silver/customers", "-", "left", "at", "v2", "(already", "at", "the", "active", "key", "v2)"],
+        ["silver/orders", "2", "unrecorded", "->", "v2", "order_id,", "subject_id"],
+    ]
+    got = sorted(tuple(r) for r in read_table(spark, orders).collect())
+    assert got == sorted([(pseudonym_py("O1", v2), pseudonym_py("C1", v2), 5.0),
+                          (pseudonym_py("O2", v2), pseudonym_py("C2", v2), 7.0)])  # fmt: skip
+    assert pseudonym_py("C1", v2) != pseudonym_py("C1", v1)
+    assert _recorded(spark, orders) == "v2"
+    assert read_table(spark, customers).first()["subject_id"] == pseudonym_py("C1", v1)  # left alone
+    assert read_table(spark, v1_warehouse.location("ops/run_lock")).count() == 0  # the lock was released
+
+    assert main(["rekey", "--from-version", "v1", *_args(tmp_path)]) == 0
+    assert "every owned table already records the active key v2: nothing to re-key" in capsys.readouterr().out
+    assert sorted(tuple(r) for r in read_table(spark, orders).collect()) == got
+
+
+def test_seg_rekey_refuses_while_another_run_holds_the_warehouse_lock(
+    spark, tmp_path, v1_warehouse, rotated_ring, capsys, monkeypatch
+):
+    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", RING)
+    cfg = SeglibConfig.model_validate({"warehouse": {"path": str(tmp_path / "wh")}})
+    orders = v1_warehouse.location("silver/orders")
+    acquire(spark, cfg, "daily", "run")
+    try:
+        assert main(["rekey", "--from-version", "v1", *_args(tmp_path)]) == 2
+    finally:
+        release(spark, cfg, "daily")
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith("seg rekey: warehouse is busy: run daily (run on "), err
+    assert read_table(spark, orders).first()["subject_id"] in {
+        pseudonym_py(c, rotated_ring.get("v1")) for c in ("C1", "C2")
+    }  # nothing re-keyed
+    assert _recorded(spark, orders) is None
