@@ -264,9 +264,10 @@ def dispatch(args: argparse.Namespace, cfg: SeglibConfig) -> int:
     if cmd == "forget":
         return _forget(spark, cfg, ctx, args)
     if cmd == "vacuum":
-        from seglib.privacy.erasure import vacuum_owned_tables
+        from seglib.privacy.erasure import existing_owned_tables, vacuum_owned_tables
         from seglib.run_lock import warehouse_lock
 
+        existing_owned_tables(spark, cfg, "vacuum")  # before the lock, which writes a table of its own
         with warehouse_lock(spark, cfg, ctx, "vacuum"):
             print(json.dumps(vacuum_owned_tables(spark, cfg), indent=2, default=str))
         return 0
@@ -307,7 +308,7 @@ def _report(cfg: SeglibConfig, cmd: str, result) -> int:
 
 def _forget(spark, cfg: SeglibConfig, ctx, args: argparse.Namespace) -> int:
     from seglib.delta_io import read_table, table_exists
-    from seglib.privacy.erasure import forget
+    from seglib.privacy.erasure import existing_owned_tables, forget
     from seglib.run_lock import warehouse_lock
 
     if not args.subject and not args.requests_table:
@@ -324,6 +325,8 @@ def _forget(spark, cfg: SeglibConfig, ctx, args: argparse.Namespace) -> int:
         subjects = requests.select("subject")
         if args.subject:
             subjects = subjects.unionByName(spark.createDataFrame([(s,) for s in args.subject], "subject string"))
+    # Before the lock, which itself writes a table under warehouse.path: a wrong path must not look like a warehouse.
+    existing_owned_tables(spark, cfg, "forget", erasable_only=True)
     with warehouse_lock(spark, cfg, ctx, "forget"):
         report = forget(spark, cfg, subjects, now=ctx.now, run_id=ctx.run_id)
     print(json.dumps(dataclasses.asdict(report), indent=2, default=str))

@@ -69,6 +69,18 @@ CASES = [
         True,
     ),
     (
+        "forget: a warehouse.path holding no seglib table (checked before the lock writes one)",
+        lambda t: ["forget", "--subject", "C1", *_wh(t)],
+        "no seglib table exists under warehouse.path=",
+        True,
+    ),
+    (
+        "vacuum: a warehouse.path holding no seglib table",
+        lambda t: ["vacuum", *_wh(t)],
+        "no seglib table exists under warehouse.path=",
+        True,
+    ),
+    (
         "show: --as-of neither a version nor a timestamp",
         lambda t: ["show", "--as-of", "yesterday", *_wh(t)],
         "argument --as-of: expected a Delta version (e.g. 3) or a timestamp",
@@ -179,6 +191,7 @@ def test_a_user_error_is_one_line_and_exit_2(argv, phrase, needs_spark, request,
     ours = [line for line in err.splitlines() if line.startswith("seg ")]
     assert len(ours) == 1 and ours[0] == err.strip().splitlines()[-1], err
     assert ours[0].startswith(f"seg {args[0]}: ") and phrase in ours[0], ours[0]
+    assert not ours[0].startswith(f"seg {args[0]}: seg {args[0]}: "), ours[0]  # the command is named once
 
 
 def test_the_jars_hint_names_a_make_target_that_exists(tmp_path, capsys, monkeypatch):

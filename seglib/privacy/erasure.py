@@ -105,7 +105,7 @@ def existing_owned_tables(
         except Exception as exc:  # storage failures surface as Py4J/JVM types: each means "cannot reach"
             first_line = (str(exc).strip().splitlines() or [""])[0][:200]
             raise ErasureError(
-                f"seg {action}: cannot reach owned table {name} at {location} ({type(exc).__name__}: {first_line}); "
+                f"cannot reach owned table {name} at {location} ({type(exc).__name__}: {first_line}); "
                 "nothing was done to it"
             ) from exc
         if exists:
@@ -114,7 +114,7 @@ def existing_owned_tables(
             log.info("%s: %s was never written (%s)", action, name, location)
     if not found:
         raise ErasureError(
-            f"seg {action}: no seglib table exists under warehouse.path={config.warehouse.path}; "
+            f"no seglib table exists under warehouse.path={config.warehouse.path}; "
             "check warehouse.path (nothing was done)"
         )
     return found
