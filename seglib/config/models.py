@@ -74,7 +74,9 @@ class InputsConfig(StrictModel):
 
 class MlflowConfig(StrictModel):
     tracking_uri: str | None = Field(
-        None, description="Default: sqlite:///<warehouse.path>/../mlflow.db (the embedded local store)."
+        None,
+        description="Default: the MLFLOW_TRACKING_URI environment variable, else for a local warehouse "
+        "sqlite:///<warehouse.path>/../mlflow.db (the embedded store); a remote warehouse needs one of the two.",
     )
     registry_uri: str | None = None
     experiment: str = "seglib"
