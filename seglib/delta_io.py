@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from seglib.frames import first_row
+
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
@@ -130,7 +132,7 @@ def _create_table(df: DataFrame, spec: TableSpec, props: Mapping[str, str], repl
         writer = writer.partitionedBy(*[F.col(c) for c in spec.partition_by])
     writer.createOrReplace() if replace else writer.create()
     if spec.register_as and is_path(spec.location):
-        _register(df.sparkSession, spec)
+        _register(df.sparkSession, spec.register_as, spec.location)
 
 
 def with_column_comments(df: DataFrame, comments: Mapping[str, str]) -> DataFrame:
@@ -151,7 +153,7 @@ def apply_metadata(spark: SparkSession, spec: TableSpec, props: Mapping[str, str
     wanted = {**(props or DEFAULT_TABLE_PROPERTIES), **spec.properties}
     if spec.comment:
         wanted["comment"] = spec.comment
-    detail = spark.sql(f"DESCRIBE DETAIL {ref}").select("description", "properties").first()
+    detail = first_row(spark.sql(f"DESCRIBE DETAIL {ref}").select("description", "properties"))
     current = {**(detail["properties"] or {}), "comment": detail["description"]}
     changed = {k: v for k, v in wanted.items() if current.get(k) != v}
     if changed:
@@ -162,11 +164,11 @@ def apply_metadata(spark: SparkSession, spec: TableSpec, props: Mapping[str, str
         if column in fields and fields[column] != text:
             spark.sql(f"ALTER TABLE {ref} ALTER COLUMN `{column}` COMMENT '{_sql_str(text)}'")
     if spec.register_as and is_path(spec.location):
-        _register(spark, spec)
+        _register(spark, spec.register_as, spec.location)
 
 
-def _register(spark: SparkSession, spec: TableSpec) -> None:
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {_quote_name(spec.register_as)} USING DELTA LOCATION '{spec.location}'")
+def _register(spark: SparkSession, name: str, location: str) -> None:
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {_quote_name(name)} USING DELTA LOCATION '{location}'")
 
 
 def _sql_str(text: str) -> str:

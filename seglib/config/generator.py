@@ -37,7 +37,7 @@ class GeneratorConfig(StrictModel):
 
 # The customer segments of seglib.generate.profiles.PROFILES (anonymous visitors are planted apart); a test keeps the
 # two lists equal, so the config stays importable without Spark.
-PLANTED_SEGMENTS = (
+PLANTED_SEGMENTS: tuple[str, ...] = (
     "high_value_loyal",
     "bargain_hunter",
     "lapsed",

@@ -14,6 +14,7 @@ from seglib.config.rules import EVENT_TYPES
 
 # The raw inputs of seglib.tables.RAW_INPUTS (config does not import the registry; a test keeps them equal).
 RawTableName = Literal["raw_events", "raw_crm_customers", "raw_orders", "raw_consents", "raw_texts"]
+_OPTIONAL_BY_DEFAULT: tuple[RawTableName, ...] = ("raw_texts",)  # IngestConfig.optional_inputs' default
 # Rule names ingest derives from config itself; a declared rule may not reuse them.
 IMPLICIT_RULE_NAMES = ("currency_allowed",)
 
@@ -93,7 +94,7 @@ class IngestConfig(StrictModel):
         "empty = no allow-list.",
     )
     optional_inputs: list[RawTableName] = Field(
-        default_factory=lambda: ["raw_texts"],
+        default_factory=lambda: list(_OPTIONAL_BY_DEFAULT),
         description="Raw tables that may be absent: read as empty (with a warning) instead of failing the run. "
         "An existing empty table is always fine.",
     )

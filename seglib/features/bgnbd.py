@@ -39,6 +39,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -165,6 +166,14 @@ def bgnbd_log_likelihood(
     return _bgnbd(np.log(np.asarray(params, dtype=float)), x, t_x, T, grad=False)[0]
 
 
+@overload
+def _bgnbd(
+    log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, grad: Literal[True] = ...
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def _bgnbd(
+    log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, grad: Literal[False]
+) -> tuple[np.ndarray, None]: ...
 def _bgnbd(
     log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, grad: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:

@@ -106,7 +106,10 @@ def with_engagement_index(df: DataFrame, cfg: FeaturesConfig) -> DataFrame:
     )
 
 
-def _fill(df: DataFrame, defaults: Mapping[str, object]) -> DataFrame:
+FillValue = bool | float | int | str  # a value DataFrame.fillna takes
+
+
+def _fill(df: DataFrame, defaults: Mapping[str, FillValue]) -> DataFrame:
     present = {c: v for c, v in defaults.items() if c in df.columns}
     return df.fillna(present) if present else df
 
@@ -134,7 +137,8 @@ def build_feature_set(
     parts = [orders, events, customers]
     if cfg.btyd.enabled:
         parts.append(btyd_features(silver["orders"], consented, as_of, cfg.btyd))
-    defaults: dict[str, object] = {**ORDER_COUNT_DEFAULTS, **COUNT_DEFAULTS} | dict.fromkeys(affinity_columns(cfg), 0.0)
+    defaults: dict[str, FillValue] = {**ORDER_COUNT_DEFAULTS, **COUNT_DEFAULTS}
+    defaults |= dict.fromkeys(affinity_columns(cfg), 0.0)
     text_engine, text_model = NO_TEXT_ENGINE, None
     if cfg.psychographics.enabled:
         text_engine = resolve_engine(silver["texts"].sparkSession, cfg.psychographics)

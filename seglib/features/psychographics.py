@@ -105,7 +105,9 @@ def terms_builtin(texts: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
 
 def dictionary_frame(texts: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
     """Config word lists as a tiny (term, interest, polarity) DataFrame for a broadcast join."""
-    rows = [(w.lower().strip(), name, None) for name, ws in cfg.interests.items() for w in ws]
+    rows: list[tuple[str, str | None, int | None]] = [
+        (w.lower().strip(), name, None) for name, ws in cfg.interests.items() for w in ws
+    ]
     rows += [(w.lower(), None, 1) for w in cfg.sentiment_lexicon.positive]
     rows += [(w.lower(), None, -1) for w in cfg.sentiment_lexicon.negative]
     return texts.sparkSession.createDataFrame(rows, DICTIONARY_SCHEMA)
@@ -194,7 +196,7 @@ def topic_mixture(terms: DataFrame, cfg: PsychographicsConfig) -> DataFrame:
     counts = CountVectorizer(inputCol="_clean", outputCol="_tf", vocabSize=cfg.lda.vocab_size).fit(terms)
     tf = counts.transform(terms)
     lda = LDA(k=cfg.lda.k, maxIter=cfg.lda.max_iter, seed=cfg.lda.seed, featuresCol="_tf")
-    mix = lda.fit(tf).transform(tf).withColumn("_topics", vector_to_array("topicDistribution"))
+    mix = lda.fit(tf).transform(tf).withColumn("_topics", vector_to_array(F.col("topicDistribution")))
     return mix.groupBy("subject_id").agg(*[F.avg(F.col("_topics")[i]).alias(f"topic_{i}") for i in range(cfg.lda.k)])
 
 

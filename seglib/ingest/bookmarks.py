@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglib.delta_io import current_version, is_path, merge_upsert, read_table, table_exists, table_ref
+from seglib.frames import first_row
 from seglib.ingest.rules import as_utc_instant
 from seglib.tables import Warehouse, table
 
@@ -53,7 +54,7 @@ def save_bookmarks(spark: SparkSession, tables: Warehouse, batches: Mapping[str,
 
 
 def has_change_data_feed(spark: SparkSession, location: str) -> bool:
-    detail = spark.sql(f"DESCRIBE DETAIL {table_ref(location)}").select("properties").first()
+    detail = first_row(spark.sql(f"DESCRIBE DETAIL {table_ref(location)}").select("properties"))
     return str((detail[0] or {}).get("delta.enableChangeDataFeed", "false")).lower() == "true"
 
 

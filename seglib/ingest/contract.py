@@ -7,9 +7,11 @@ Extra raw columns are tolerated (kept in raw, ignored downstream); a missing *re
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from seglib.errors import SeglibError
 from seglib.tables import RAW_INPUTS, Col, raw_input
@@ -94,7 +96,8 @@ def conform_to_contract(df: DataFrame, table: str) -> DataFrame:
 def as_read(conformed: DataFrame, table: str, raw_columns: Sequence[str]) -> list[Column]:
     """The contract columns of the raw row exactly as read (``raw_columns``: the raw frame's columns): a drifted
     column's raw value from ``_raw``, any other column as typed (its type already was the contract's)."""
-    drifted = set(conformed.schema[RAW_COLUMN].dataType.fieldNames()) if RAW_COLUMN in conformed.columns else set()
+    raw = conformed.schema[RAW_COLUMN].dataType if RAW_COLUMN in conformed.columns else None
+    drifted = set(cast(StructType, raw).fieldNames()) if raw is not None else set()  # _raw: conform's struct
     return [
         (F.col(f"`{RAW_COLUMN}`.`{c}`") if c in drifted else F.col(f"`{c}`")).alias(c)
         for c in contract_columns(table)

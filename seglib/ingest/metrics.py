@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglib.delta_io import write_table
+from seglib.frames import first_row
 from seglib.ingest.contract import InvariantError
 from seglib.ingest.rules import REASONS, as_utc_instant, is_valid
 from seglib.tables import Warehouse, table
@@ -59,8 +60,8 @@ def batch_counts(
     ]
     exprs += [F.count(F.col(f"`{c}`")).alias(f"nn_{i}") for i, c in enumerate(columns)]
     exprs += [F.count(F.when(F.array_contains(REASONS, r), 1)).alias(f"rf_{i}") for i, r in enumerate(rule_names)]
-    row = flagged.agg(*exprs).first()
-    duplicates = int(repeated.agg(F.sum(F.col("count") - 1)).first()[0] or 0)
+    row = first_row(flagged.agg(*exprs))
+    duplicates = int(first_row(repeated.agg(F.sum(F.col("count") - 1)))[0] or 0)
     read = int(row["read"])
     return TableCounts(
         read=read,
@@ -76,7 +77,7 @@ def metric_rows(table: str, counts: TableCounts) -> list[tuple[str, str, str | N
     """(table, metric, column, value) rows of one table's counts."""
     read = counts.read
     valid = counts.accepted + counts.duplicates
-    rows = [
+    rows: list[tuple[str, str, str | None, float]] = [
         (table, "rows_read", None, float(read)),
         (table, "rows_accepted", None, float(counts.accepted)),
         (table, "rows_quarantined", None, float(counts.quarantined)),
@@ -91,7 +92,7 @@ def metric_rows(table: str, counts: TableCounts) -> list[tuple[str, str, str | N
 
 def freshness_seconds(events: DataFrame, now: datetime) -> float | None:
     """Age of the newest event relative to ``now`` (None when there are no events)."""
-    newest = events.agg(F.max("event_ts").alias("newest")).first()["newest"]
+    newest = first_row(events.agg(F.max("event_ts").alias("newest")))["newest"]
     if newest is None:
         return None
     return (as_utc_instant(now) - as_utc_instant(newest)).total_seconds()

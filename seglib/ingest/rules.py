@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import reduce
+from typing import TypeVar
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -18,6 +19,8 @@ from seglib.config.ingest import RuleSpec
 from seglib.ingest.contract import try_cast
 
 REASONS = "_dq_reasons"
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -42,30 +45,38 @@ def _null_or(col: Column, check: Column) -> Column:
     return col.isNull() | check
 
 
+def _need(spec: RuleSpec, field: str, value: _T | None) -> _T:
+    """A field the rule's kind needs (RuleSpec's validator already refuses a spec without it)."""
+    if value is None:
+        raise ValueError(f"rule {spec.name!r} of kind {spec.kind!r} needs {field}")
+    return value
+
+
 def compile_rule(spec: RuleSpec, now: datetime, future_tolerance_minutes: int = 0) -> Rule:
     """RuleSpec -> Rule; ``now`` is a parameter so time rules are testable without the clock."""
-    c = _col(spec.column) if spec.column else None
+    if spec.kind == "expr":
+        return Rule(spec.name, F.coalesce(F.expr(_need(spec, "expr", spec.expr)), F.lit(True)))
+    column = _need(spec, "column", spec.column)  # every other kind checks one column
+    c = _col(column)
     if spec.kind == "required":
         # A blank identifier is as missing as a null one (its pseudonym would be null).
         passes = c.isNotNull() & (F.trim(c.cast("string")) != F.lit(""))
     elif spec.kind == "castable":
-        passes = _null_or(c, try_cast(spec.column, spec.type).isNotNull())
+        passes = _null_or(c, try_cast(column, _need(spec, "type", spec.type)).isNotNull())
     elif spec.kind == "allowed":
-        passes = _null_or(c, c.cast("string").isin(list(spec.values)))
+        passes = _null_or(c, c.cast("string").isin(list(_need(spec, "values", spec.values))))
     elif spec.kind == "range":
-        value = try_cast(spec.column, "double")
+        value = try_cast(column, "double")
         lo = value >= F.lit(spec.min) if spec.min is not None else F.lit(True)
         hi = value <= F.lit(spec.max) if spec.max is not None else F.lit(True)
         passes = _null_or(c, lo & hi)
     elif spec.kind == "pattern":
-        passes = _null_or(c, c.cast("string").rlike(spec.pattern))
+        passes = _null_or(c, c.cast("string").rlike(_need(spec, "pattern", spec.pattern)))
     elif spec.kind == "not_future":
         deadline = as_utc_instant(now) + timedelta(minutes=future_tolerance_minutes)
-        passes = _null_or(c, try_cast(spec.column, "timestamp") <= F.lit(deadline))
+        passes = _null_or(c, try_cast(column, "timestamp") <= F.lit(deadline))
     elif spec.kind == "null_unless":
-        passes = _null_or(c, F.expr(spec.allowed_if))
-    elif spec.kind == "expr":
-        passes = F.expr(spec.expr)
+        passes = _null_or(c, F.expr(_need(spec, "allowed_if", spec.allowed_if)))
     else:  # pragma: no cover - RuleSpec's Literal type rejects this at config load
         raise ValueError(f"unknown rule kind {spec.kind!r}")
     return Rule(spec.name, F.coalesce(passes, F.lit(True)))

@@ -20,6 +20,8 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from seglib.frames import first_row
+
 log = logging.getLogger(__name__)
 
 Centres = list[list[float]]
@@ -79,7 +81,7 @@ def within_cost(data: DataFrame, features_col: str, centres: Centres) -> float:
     row = data.select(squared_distance(F.col(features_col), F.element_at(table, assigned + 1)).alias("d")).agg(
         F.sum("d").alias("cost")
     )
-    return float(row.first()["cost"] or 0.0)
+    return float(first_row(row)["cost"] or 0.0)
 
 
 def partition_means(data: DataFrame, features_col: str, label_col: str, k: int) -> Centres:

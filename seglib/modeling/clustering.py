@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import cast
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.functions import vector_to_array
@@ -126,11 +127,12 @@ def fit_clustering(features: DataFrame, cfg: ClusteringConfig) -> ClusteringResu
         model = Pipeline(stages=stages).fit(rows)
     finally:
         rows.unpersist()
-    return ClusteringResult(model, columns, model.stages[-1].selection, dropped, counts)
+    return ClusteringResult(model, columns, selector_model(model).selection_summary(), dropped, counts)
 
 
 def selector_model(model: PipelineModel) -> SegmentSelectorModel:
-    return model.stages[-1]
+    """The clustering pipeline's last stage: the SegmentSelector's model (``stages`` is typed as Transformers)."""
+    return cast(SegmentSelectorModel, model.stages[-1])
 
 
 def assign_clusters(model: PipelineModel, features: DataFrame, feature_cols: list[str] | None = None) -> DataFrame:

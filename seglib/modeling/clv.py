@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -101,6 +102,14 @@ def gamma_gamma_log_likelihood(params: tuple[float, float, float], x: np.ndarray
     return _gamma_gamma(np.log(np.asarray(params, dtype=float)), x, m, grad=False)[0]
 
 
+@overload
+def _gamma_gamma(
+    log_params: np.ndarray, x: np.ndarray, m: np.ndarray, grad: Literal[True] = ...
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def _gamma_gamma(
+    log_params: np.ndarray, x: np.ndarray, m: np.ndarray, grad: Literal[False]
+) -> tuple[np.ndarray, None]: ...
 def _gamma_gamma(
     log_params: np.ndarray, x: np.ndarray, m: np.ndarray, grad: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:

@@ -8,9 +8,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 from scipy.special import hyp2f1
 
 from seglib.modeling.clv import BgNbdParams, GammaGammaParams, ShrunkMeanParams, SpendParams, clv_steps, spend_method
@@ -105,7 +105,7 @@ def predict_frame(params: ClvParameters, frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-class ClvPyfunc(mlflow.pyfunc.PythonModel):
+class ClvPyfunc(PythonModel):
     """MLflow pyfunc over :func:`predict_frame`; the parameters are the model's ``parameters`` artifact."""
 
     def load_context(self, context) -> None:

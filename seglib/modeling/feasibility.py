@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 from seglib.config import SeglibConfig
 from seglib.features._time import before_cutoff
 from seglib.features.build import consented_subjects
+from seglib.frames import first_row
 from seglib.modeling import propensity as P
 from seglib.run_types import FamilyCheck
 from seglib.tables import CLV_FAMILY, propensity_family
@@ -50,7 +51,7 @@ def _data_span(silver: Mapping[str, DataFrame]) -> tuple[date | None, date | Non
         .select(F.col("event_ts").alias("ts"))
         .unionByName(silver["orders"].select(F.col("order_ts").alias("ts")))
     )
-    row = times.agg(F.min("ts").alias("first"), F.max("ts").alias("last")).first()
+    row = first_row(times.agg(F.min("ts").alias("first"), F.max("ts").alias("last")))
     return (row["first"] and row["first"].date(), row["last"] and row["last"].date())
 
 

@@ -25,6 +25,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from seglib.config.modeling import ClusteringConfig
+from seglib.frames import first_row
 from seglib.modeling.smoothing import ShareSmoother
 
 FEATURES_COL = "features"
@@ -76,7 +77,7 @@ def inspect_features(
     for c in categorical:
         value = F.col(c).cast("string")
         aggs += [F.count(value).alias(f"{c}__n"), F.min(value).alias(f"{c}__min"), F.max(value).alias(f"{c}__max")]
-    row = df.agg(*aggs).first()
+    row = first_row(df.agg(*aggs))
     reasons: dict[str, str] = {}
     for c in [*numeric, *categorical]:
         n, low, high = row[f"{c}__n"], row[f"{c}__min"], row[f"{c}__max"]

@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import reduce
+from typing import Any, cast
 
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.classification import GBTClassifier, LogisticRegression
+from pyspark.ml.classification import GBTClassificationModel, GBTClassifier, LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.feature import Imputer, StandardScaler, VectorAssembler
 from pyspark.ml.functions import vector_to_array
@@ -34,6 +35,7 @@ from seglib.config.propensity import PropensityConfig, TargetConfig
 from seglib.errors import SeglibError
 from seglib.features._time import before_cutoff, cutoff_ts, in_last_days
 from seglib.features.profile import customers_as_of, plan_tier
+from seglib.frames import first_row
 from seglib.modeling.feature_space import inspect_features
 from seglib.modeling.row_order import canonical_order, value_columns
 
@@ -212,9 +214,14 @@ def leaked_features(
         past.withColumn("_in_past", F.lit(True)), "subject_id", "full"
     )
     one_side = F.col("_in_full").isNull() | F.col("_in_past").isNull()
-    row = joined.agg(
-        *[F.sum(F.when(one_side | ~F.col(c).eqNullSafe(F.col(f"_past_{c}")), 1).otherwise(0)).alias(c) for c in columns]
-    ).first()
+    row = first_row(
+        joined.agg(
+            *[
+                F.sum(F.when(one_side | ~F.col(c).eqNullSafe(F.col(f"_past_{c}")), 1).otherwise(0)).alias(c)
+                for c in columns
+            ]
+        )
+    )
     return {c: int(row[c] or 0) for c in columns if row[c]}
 
 
@@ -313,7 +320,7 @@ def fit_calibrator(estimator: Pipeline, params: dict, train: DataFrame) -> Isoto
     """An isotonic map from the GBT's probability to the observed rate, learnt out of time: ``estimator`` (with
     ``params``) refitted on the training cut-offs before the latest one, scored on the latest one, unweighted (the
     class weights inflate the positives' probabilities; the map brings them back to rates). None with one cut-off."""
-    latest = train.agg(F.max("snapshot_date")).first()[0]
+    latest = first_row(train.agg(F.max("snapshot_date")))[0]
     earlier = train.where(F.col("snapshot_date") < F.lit(latest))
     if earlier.isEmpty():
         return None
@@ -362,9 +369,13 @@ def evaluate(predictions: DataFrame, rank: str = SCORE) -> HoldoutMetrics:
         .orderBy("_decile")
         .collect()
     )
-    totals = predictions.agg(
-        F.count("*").alias("n"), F.avg(LABEL).alias("rate"), F.avg((F.col(SCORE) - F.col(LABEL)) ** 2).alias("brier")
-    ).first()
+    totals = first_row(
+        predictions.agg(
+            F.count("*").alias("n"),
+            F.avg(LABEL).alias("rate"),
+            F.avg((F.col(SCORE) - F.col(LABEL)) ** 2).alias("brier"),
+        )
+    )
     top = by_decile[-1] if by_decile else None
     all_positives = sum(r["positives"] for r in by_decile) or 0.0
     return HoldoutMetrics(
@@ -416,7 +427,7 @@ class TargetFit:
 
 
 def _check_positives(df: DataFrame, what: str, cfg: PropensityConfig) -> tuple[int, int]:
-    row = df.agg(F.count("*").alias("n"), F.sum(LABEL).alias("p")).first()
+    row = first_row(df.agg(F.count("*").alias("n"), F.sum(LABEL).alias("p")))
     rows, positives = int(row["n"]), int(row["p"] or 0)
     if positives < cfg.min_positives or rows - positives < cfg.min_positives:
         raise PropensityError(
@@ -436,9 +447,9 @@ def _too_sparse_for_folds(df: DataFrame, columns: list[str], folds: int) -> dict
     """Feature -> reason, for the columns with fewer than MIN_KNOWN_VALUES non-null values (one aggregation)."""
     if not columns:
         return {}
-    row = df.agg(
-        *[F.count(F.nanvl(F.col(c).cast("double"), F.lit(None).cast("double"))).alias(c) for c in columns]
-    ).first()
+    row = first_row(
+        df.agg(*[F.count(F.nanvl(F.col(c).cast("double"), F.lit(None).cast("double"))).alias(c) for c in columns])
+    )
     return {
         c: f"{row[c]} known values: too few for {folds}-fold cross-validation"
         for c in columns
@@ -481,8 +492,8 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
         seed=cfg.seed,
     )
     cv_model = cv.fit(train)
-    best = cv_model.bestModel
-    best_gbt = best.stages[-1]
+    best = cast(PipelineModel, cv_model.bestModel)  # the cross-validated estimator is a Pipeline
+    best_gbt = cast(GBTClassificationModel, best.stages[-1])  # ... ending with the GBT
     best_params = {
         "max_depth": float(best_gbt.getMaxDepth()),
         "max_iter": float(best_gbt.getMaxIter()),
@@ -562,7 +573,7 @@ def tier_of(score: Column, thresholds: dict[str, float]) -> Column:
     )
 
 
-def tier_profiles(scored_snapshot: DataFrame, columns: list[str]) -> list[dict[str, float]]:
+def tier_profiles(scored_snapshot: DataFrame, columns: list[str]) -> list[dict[str, Any]]:
     """Per tier: subjects, mean score and the mean of every model feature (for the report; tiers x columns)."""
     rows = (
         scored_snapshot.groupBy("tier")

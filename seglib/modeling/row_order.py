@@ -36,7 +36,8 @@ def canonical_order(data: DataFrame, key: Sequence[str], partitions: int | None 
     leaked = sorted(set(key) & set(PSEUDONYM_COLUMNS))
     if leaked:
         raise ValueError(f"canonical_order keyed on pseudonyms {leaked}: the order would move with the key")
-    n = partitions or int(data.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+    # conf.get is typed str | None (hence the ignore), but a SQL conf with a default (200) always has a value.
+    n = partitions or int(data.sparkSession.conf.get("spark.sql.shuffle.partitions"))  # type: ignore[arg-type]
     return (
         data.withColumn("_canonical_hash", F.xxhash64(*key))
         .repartition(n, "_canonical_hash")

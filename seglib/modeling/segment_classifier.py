@@ -110,7 +110,9 @@ def holdout_metrics(predictions: DataFrame, threshold: float) -> dict[str, float
     correct = sum(r["n"] for r in table if r[_TRUTH] == r[PREDICTED])
     n_covered = sum(r["n"] for r in table if r["covered"])
     correct_covered = sum(r["n"] for r in table if r["covered"] and r[_TRUTH] == r[PREDICTED])
-    true_n, predicted_n, hits = Counter(), Counter(), Counter()
+    true_n: Counter[str] = Counter()
+    predicted_n: Counter[str] = Counter()
+    hits: Counter[str] = Counter()
     for r in table:
         true_n[r[_TRUTH]] += r["n"]
         predicted_n[r[PREDICTED]] += r["n"]

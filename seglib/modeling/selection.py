@@ -25,6 +25,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
@@ -45,13 +46,15 @@ from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from seglib.frames import first_row
 from seglib.modeling.centroids import NearestCentroidModel, lloyd, partition_means
 from seglib.modeling.metrics import adjusted_rand_index
 from seglib.modeling.row_order import canonical_order
 
 log = logging.getLogger(__name__)
 
-ALGORITHMS = {
+ClusteringModel = KMeansModel | BisectingKMeansModel | GaussianMixtureModel  # what the k grid fits
+ALGORITHMS: dict[str, tuple[type[KMeans | BisectingKMeans | GaussianMixture], type[ClusteringModel]]] = {
     "kmeans": (KMeans, KMeansModel),
     "bisecting_kmeans": (BisectingKMeans, BisectingKMeansModel),
     "gmm": (GaussianMixture, GaussianMixtureModel),
@@ -190,6 +193,8 @@ class _SelectorParams(HasFeaturesCol, HasPredictionCol, HasProbabilityCol, HasSe
 class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
     """Fits the k grid on a sample, chooses k, refits it on all rows: ``fit`` returns a ``SegmentSelectorModel``."""
 
+    _input_kwargs: dict[str, Any]  # set by @keyword_only (pyspark's own estimators declare it the same way)
+
     @keyword_only
     def __init__(
         self,
@@ -222,7 +227,9 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
 
     @classmethod
     def read(cls) -> MLReader:
-        return DefaultParamsReader(cls)
+        # The stub asks for a DefaultParamsReadable class; the reader only needs a Params class with a no-argument
+        # constructor, which this is (it does not mix in DefaultParamsReadable, as it defines read/write itself).
+        return DefaultParamsReader(cls)  # type: ignore[arg-type]
 
     def _validate(self) -> None:
         if self.getAlgorithm() not in ALGORITHMS:
@@ -247,7 +254,7 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         features_col: str | None = None,
     ):
         estimator_cls = ALGORITHMS[self.getAlgorithm()][0]
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "k": k,
             "seed": seed,
             "maxIter": self.getMaxIter(),
@@ -270,7 +277,7 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         prediction_col: str,
         probability_col: str | None = None,
         features_col: str | None = None,
-    ) -> dict[int, tuple[Model, int, float]]:
+    ) -> dict[int, tuple[ClusteringModel, int, float]]:
         """k -> the best of its ``seedsPerK`` fits (lowest cost; ties: the earlier seed): (model, seed, cost).
 
         Every (k, seed) fit is a task of ``pool``, so fits of one k overlap too, and a slow k does not hold a thread
@@ -279,11 +286,11 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         seeds = self._seeds()
         tasks = [(k, seed) for k in ks for seed in seeds]
 
-        def fit(task: tuple[int, int]) -> tuple[Model, float]:
+        def fit(task: tuple[int, int]) -> tuple[ClusteringModel, float]:
             model = self._clusterer(task[0], task[1], prediction_col, probability_col, features_col).fit(data)
             return model, model_cost(model)
 
-        best: dict[int, tuple[Model, int, float]] = {}
+        best: dict[int, tuple[ClusteringModel, int, float]] = {}
         for (k, seed), (model, cost) in zip(tasks, pool.map(fit, tasks), strict=True):
             if k not in best or cost < best[k][2]:
                 best[k] = (model, seed, cost)
@@ -315,7 +322,7 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         self._validate()
         # Cached because the sample and each of the seedsPerK refits scan all rows again (through the feature-space
         # transforms and the canonical shuffle).
-        vectors = dataset.select(self.getFeaturesCol(), vector_to_array(self.getFeaturesCol()).alias("_values"))
+        vectors = dataset.select(self.getFeaturesCol(), vector_to_array(F.col(self.getFeaturesCol())).alias("_values"))
         data = canonical_order(vectors, ["_values"]).drop("_values").cache()
         try:
             return self._select_and_refit(data)
@@ -335,7 +342,7 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         final: Model | None = None
         try:
             sample_rows = sample.count()
-            dims = len(sample.first()[grid_col])
+            dims = len(first_row(sample)[grid_col])
             grid = list(self._grid(sample_rows))
             with ThreadPoolExecutor(max_workers=self.getOrDefault(self.parallelism)) as pool:
                 best_fits = self._best_fits(pool, sample, grid, "_grid_cluster", features_col=grid_col)
@@ -377,10 +384,11 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         if final is None and sample_rows == rows:
             # The grid already fitted every row: its best fit of the chosen k is the final model (a refit would only
             # repeat it, and on another partitioning could land in another local optimum than the one scored).
-            final = best_fits[chosen][0]
-            final.setPredictionCol(self.getPredictionCol())
-            if self.getAlgorithm() == "gmm":
-                final.setProbabilityCol(self.getProbabilityCol())
+            grid_fit = best_fits[chosen][0]
+            grid_fit.setPredictionCol(self.getPredictionCol())
+            if isinstance(grid_fit, GaussianMixtureModel):  # algorithm gmm
+                grid_fit.setProbabilityCol(self.getProbabilityCol())
+            final = grid_fit
             log.info("k=%d fitted on all %d rows in the grid (seed %d)", chosen, rows, best.seed)
         elif final is None:
             final = self._refit(data, chosen)
@@ -406,12 +414,12 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         """
         threshold = self.getOrDefault(self.selectionMinEigenvalue)
         features = self.getFeaturesCol()
-        dims = len(sample.first()[features])
+        dims = len(first_row(sample)[features])
         if threshold <= 0 or dims <= 2:
             return sample, _SelectionSpace(f"full space, {dims} dimensions")
-        total = float(sum(sample.select(Summarizer.variance(F.col(features)).alias("v")).first()["v"]))
+        total = float(sum(first_row(sample.select(Summarizer.variance(F.col(features)).alias("v")))["v"]))
         shares = PCA(k=dims, inputCol=features, outputCol=SELECTION_SPACE_COL).fit(sample).explainedVariance
-        eigenvalues = [float(share) * total for share in shares]
+        eigenvalues = [float(share) * total for share in shares.toArray()]
         kept = max(2, sum(1 for e in eigenvalues if e > threshold))
         description = (
             f"{kept} principal components of {dims} dimensions (eigenvalue > {threshold:g}: "
@@ -509,7 +517,7 @@ def choose_k(
     stability_threshold: float,
     min_share: float,
     silhouette_tolerance_se: float = 0.0,
-):
+) -> tuple[int, str]:
     """(chosen k, one-line reason). Candidates with a cluster below ``min_share`` are skipped when others exist.
 
     silhouette: the highest silhouette wins unless a smaller k is within ``silhouette_tolerance_se`` standard errors
@@ -532,7 +540,7 @@ def choose_k(
             f"{silhouette_tolerance_se:g} standard error of the highest (k={best.k}: {best.silhouette:.3f} ± "
             f"{best.silhouette_se:.3f}){note}"
         )
-    stable = [c for c in eligible if c.stability >= stability_threshold]
+    stable = [c for c in eligible if c.stability is not None and c.stability >= stability_threshold]
     if stable:
         best = max(stable, key=lambda c: c.k)
         return best.k, (
@@ -580,10 +588,10 @@ def silhouette_with_se(scored: DataFrame, features_col: str, prediction_col: str
     a = F.when(own_n > 1, own * own_n / (own_n - 1)).otherwise(F.lit(0.0))
     b = F.least(*[F.when(F.col("c") != r["c"], F.col(f"d{i}")) for i, r in enumerate(stats)])
     point = F.when(own_n <= 1, F.lit(0.0)).when(a < b, 1.0 - a / b).when(a > b, b / a - 1.0).otherwise(F.lit(0.0))
-    row = (
-        with_d.select(point.alias("s"))
-        .agg(F.avg("s").alias("mean"), F.stddev_samp("s").alias("sd"), F.count("s").alias("n"))
-        .first()
+    row = first_row(
+        with_d.select(point.alias("s")).agg(
+            F.avg("s").alias("mean"), F.stddev_samp("s").alias("sd"), F.count("s").alias("n")
+        )
     )
     se = (row["sd"] or 0.0) / math.sqrt(row["n"]) if row["n"] else 0.0
     return float(row["mean"]), float(se)
@@ -599,7 +607,13 @@ class SegmentSelectorModel(Model, _SelectorParams, MLReadable, MLWritable):
 
     @property
     def k(self) -> int:
-        return self.selection.chosen_k
+        return self.selection_summary().chosen_k
+
+    def selection_summary(self) -> SelectionSummary:
+        """``selection``, which a fitted or loaded model always has."""
+        if self.selection is None:
+            raise ValueError("this SegmentSelectorModel has no selection summary")
+        return self.selection
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         return self.clusterer.transform(dataset)
@@ -619,7 +633,7 @@ class _SelectorModelWriter(MLWriter):
 
     def saveImpl(self, path: str) -> None:
         extra = {
-            "selection": self.instance.selection.to_dict(),
+            "selection": self.instance.selection_summary().to_dict(),
             "clusterer_class": type(self.instance.clusterer).__name__,
         }
         # The SparkContext: Spark 3.5 takes only that; Spark 4 takes it or a session.
@@ -638,6 +652,7 @@ class _SelectorModelReader(MLReader):
         instance._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(instance, metadata)
         # Older saves have no clusterer_class: the algorithm's own model.
+        loader: type[NearestCentroidModel | ClusteringModel]
         if metadata.get("clusterer_class") == NearestCentroidModel.__name__:
             loader = NearestCentroidModel
         else:

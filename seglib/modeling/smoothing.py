@@ -9,6 +9,8 @@ with many events keep their own share; a subject without events (a null or meani
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params, TypeConverters
@@ -16,6 +18,8 @@ from pyspark.ml.param.shared import HasInputCols, HasOutputCols
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from seglib.frames import first_row
 
 
 class _SmootherParams(HasInputCols, HasOutputCols):
@@ -37,6 +41,8 @@ class _SmootherParams(HasInputCols, HasOutputCols):
 class ShareSmoother(Estimator, _SmootherParams, DefaultParamsReadable, DefaultParamsWritable):
     """Fits the population share of every input column (mean over subjects with events) in one aggregation."""
 
+    _input_kwargs: dict[str, Any]  # set by @keyword_only (pyspark's own estimators declare it the same way)
+
     @keyword_only
     def __init__(
         self,
@@ -56,7 +62,7 @@ class ShareSmoother(Estimator, _SmootherParams, DefaultParamsReadable, DefaultPa
         if self.getOrDefault(self.pseudoCount) < 0:
             raise ValueError("ShareSmoother.pseudoCount must be >= 0")
         with_events = self._events() > 0
-        row = dataset.agg(*[F.avg(F.when(with_events, F.col(c).cast("double"))).alias(c) for c in inputs]).first()
+        row = first_row(dataset.agg(*[F.avg(F.when(with_events, F.col(c).cast("double"))).alias(c) for c in inputs]))
         model = ShareSmootherModel(populationShares=[float(row[c] or 0.0) for c in inputs])
         return self._copyValues(model)
 
@@ -65,6 +71,7 @@ class ShareSmootherModel(Model, _SmootherParams, DefaultParamsReadable, DefaultP
     populationShares: Param[list[float]] = Param(
         Params._dummy(), "populationShares", "fitted population share of each input column", TypeConverters.toListFloat
     )
+    _input_kwargs: dict[str, Any]  # set by @keyword_only
 
     @keyword_only
     def __init__(self, *, populationShares: list[float] | None = None) -> None:
@@ -75,9 +82,8 @@ class ShareSmootherModel(Model, _SmootherParams, DefaultParamsReadable, DefaultP
         events = self._events()
         pseudo = F.lit(self.getOrDefault(self.pseudoCount))
         smoothed = {}
-        for column, out, prior in zip(
-            self.getInputCols(), self.getOutputCols(), self.getOrDefault(self.populationShares), strict=True
-        ):
+        priors = self.getOrDefault(self.populationShares)
+        for column, out, prior in zip(self.getInputCols(), self.getOutputCols(), priors, strict=True):
             share = F.col(column).cast("double")
             own = F.when(events > 0, share)  # without events the share is null or a placeholder 0
             value = (events * own + pseudo * F.lit(prior)) / (events + pseudo)

@@ -100,7 +100,7 @@ def with_model_outputs(features: DataFrame, scores: DataFrame, clv: DataFrame, t
     see. A subject without a score or prediction has nulls there (a comparison on null does not match)."""
     pivoted = (
         scores.groupBy("subject_id")
-        .pivot("target", targets)
+        .pivot("target", list(targets))  # a copy, typed as pivot's list of literals (list is invariant)
         .agg(F.first("score"))
         .select("subject_id", *[F.col(f"`{t}`").cast("double").alias(propensity_family(t)) for t in targets])
     )
@@ -177,7 +177,7 @@ def rule_rows(ruled: DataFrame, cfg: SeglibConfig) -> DataFrame | None:
                     assignment_source=F.lit("rule"),
                 )
             )
-    return _union(frames)
+    return _union(frames) if frames else None
 
 
 def cluster_family_rows(clusters: DataFrame) -> DataFrame:
@@ -216,10 +216,11 @@ def bracket_rows(clv: DataFrame) -> DataFrame:
     )
 
 
-def _union(frames: list[DataFrame]) -> DataFrame | None:
-    out = None
-    for df in frames:
-        out = df if out is None else out.unionByName(df)
+def _union(frames: list[DataFrame]) -> DataFrame:
+    """``frames`` (at least one) unioned by column name."""
+    out = frames[0]
+    for df in frames[1:]:
+        out = out.unionByName(df)
     return out
 
 
@@ -264,11 +265,13 @@ def assign_segments(
 
     check_family_names(cfg, targets)
     frame = with_model_outputs(features, scores, clv, targets)
-    families = []
+    families: list[DataFrame] = []
     percentiles: dict[str, float | None] = {}
     if cfg.rules.families:
         ruled, percentiles = assign_rule_segments(frame, cfg.rules, events=events, as_of=as_of)
-        families.append(rule_rows(ruled, cfg))
+        rules = rule_rows(ruled, cfg)
+        if rules is not None:
+            families.append(rules)
     families += [cluster_family_rows(clusters), tier_rows(scores), bracket_rows(clv)]
     rows = with_size_flags(_union(families), cfg.segments.min_segment_size, cfg.segments.min_segment_share)
     constants = {

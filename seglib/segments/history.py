@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from seglib.delta_io import TableSpec, current_version, merge_upsert, read_table, table_exists, write_table
 from seglib.errors import SeglibError
+from seglib.frames import first_row
 from seglib.segments.assign import MEMBERSHIP_KEYS, Lineage
 from seglib.tables import Warehouse, table
 
@@ -53,13 +54,11 @@ def latest_publications(spark: SparkSession, tables: Warehouse, as_of: date) -> 
     location = tables.location(PUBLICATIONS)
     if not table_exists(spark, location):
         return None, None
-    row = (
-        read_table(spark, location)
-        .agg(
+    row = first_row(
+        read_table(spark, location).agg(
             F.max(F.when(F.col("snapshot_date") < F.lit(as_of), F.col("snapshot_date"))).alias("previous"),
             F.max("snapshot_date").alias("latest"),
         )
-        .first()
     )
     if row["latest"] is not None and row["latest"] > as_of:
         raise SnapshotOrderError(
@@ -203,9 +202,9 @@ def publish_segments(
     )  # fmt: skip
     _upsert(spark, tables, MEMBERSHIP, membership, _merge_membership)
     versions = {
-        d.qualified_name: current_version(spark, tables.location(d))
+        d.qualified_name: version
         for d in (MEMBERSHIP, HISTORY, TRANSITIONS, DEFINITIONS, PROFILES)
-        if table_exists(spark, tables.location(d))
+        if (version := current_version(spark, tables.location(d))) is not None  # None: no such table
     }
     subjects = membership.select("subject_id").distinct().count()
     built = ("snapshot_date", "run_id", "published_at", "table_versions", "subjects", "skipped_families")

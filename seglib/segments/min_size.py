@@ -64,9 +64,11 @@ def plan_min_size(
             log.warning("every cluster is below the minimum size; publishing them flagged instead of merging")
         log.warning("clusters below the minimum size, published flagged: %s", {c: sizes[c] for c in small})
         return SizePlan(small=small)
-    target = {
-        c: min(large, key=lambda other, c=c: (euclidean(z_centroids[c], z_centroids[other]), other)) for c in small
-    }
+
+    def nearest(c: int) -> int:
+        return min(large, key=lambda other: (euclidean(z_centroids[c], z_centroids[other]), other))
+
+    target = {c: nearest(c) for c in small}
     log.warning("clusters below the minimum size merged into their nearest neighbour: %s", target)
     return SizePlan(target=target)
 

@@ -71,7 +71,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import reduce
-from typing import Any
+from typing import Any, overload
+from typing import Literal as Exactly  # this module's ``Literal`` is the rule language's literal value
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -289,6 +290,10 @@ class _Parser:
             raise self.error("expected 'in' after 'not'")
         raise self.error(f"expected a comparison operator (< <= > >= = !=), 'in' or 'is' after column {column!r}")
 
+    @overload
+    def value(self, allow_percentile: Exactly[False]) -> Literal: ...
+    @overload
+    def value(self, allow_percentile: bool) -> Literal | Percentile: ...
     def value(self, allow_percentile: bool) -> Literal | Percentile:
         tok = self.peek()
         if tok.kind == "number":
@@ -502,10 +507,11 @@ class _Col:
             lo, hi = self.literal_range()
             if lo is None or hi is None:
                 return None
-            if self.integral and hi.value - lo.value < MAX_ENUMERATED_POINTS:
-                pool = set(range(int(lo.value), int(hi.value) + 1))
-            elif lo.value == hi.value and not (lo.strict or hi.strict):
-                pool = {lo.value}
+            low, high = _bound_value(lo), _bound_value(hi)
+            if self.integral and high - low < MAX_ENUMERATED_POINTS:
+                pool = set(range(int(low), int(high) + 1))
+            elif low == high and not (lo.strict or hi.strict):
+                pool = {low}
             else:
                 return None
         return {p for p in pool if self.point_status(p) is not False}
@@ -545,8 +551,15 @@ class _Col:
         if lo is None or hi is None:
             return False
         if self.integral:
-            return hi.value - lo.value + 1 > len(self.excluded)
-        return lo.value < hi.value
+            return _bound_value(hi) - _bound_value(lo) + 1 > len(self.excluded)
+        return _bound_value(lo) < _bound_value(hi)
+
+
+def _bound_value(b: _Bound) -> float | int:
+    """The value of a bound of :meth:`_Col.literal_range` (which leaves the percentiles out)."""
+    if isinstance(b.value, Percentile):
+        raise TypeError(f"a literal bound was expected, not {b.value.key}")
+    return b.value
 
 
 def _tightness(b: _Bound) -> tuple[float, int]:

@@ -22,6 +22,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from scipy.optimize import linear_sum_assignment
 
+from seglib.frames import first_row
+
 log = logging.getLogger(__name__)
 
 ID_PREFIX = "S"
@@ -75,10 +77,12 @@ def previous_segments(membership: DataFrame | None, as_of: date) -> PreviousSegm
     # Ids of the snapshot being replaced are free again; every other id ever written is not (no reuse).
     digits = F.regexp_extract("segment_id", _ID_PATTERN.pattern, 1)  # "" unless the id has seglib's shape
     number = F.when(F.length(digits).between(1, 9), digits.cast("int"))
-    numbers = clusters.select(
-        F.max(F.when(F.col("snapshot_date") != F.lit(as_of), number)).alias("top"),
-        F.max(F.when(F.col("snapshot_date") < F.lit(as_of), F.col("snapshot_date"))).alias("previous"),
-    ).first()
+    numbers = first_row(
+        clusters.select(
+            F.max(F.when(F.col("snapshot_date") != F.lit(as_of), number)).alias("top"),
+            F.max(F.when(F.col("snapshot_date") < F.lit(as_of), F.col("snapshot_date"))).alias("previous"),
+        )
+    )
     next_number = (numbers["top"] or 0) + 1
     if numbers["previous"] is None:
         return PreviousSegments(None, next_number=next_number)
@@ -200,7 +204,7 @@ def stable_segment_ids(
     (this snapshot's cluster z-scores, the previous segments' z-scores), used only when no subject overlaps.
     """
     previous = previous_segments(membership, as_of)
-    if previous.snapshot_date is None:
+    if previous.snapshot_date is None or membership is None:  # no membership: no previous snapshot either
         return assign_segment_ids(cluster_sizes, previous, {}, "first_snapshot")
     overlap = overlap_counts(assigned, membership, previous.snapshot_date)
     if overlap:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -11,10 +12,14 @@ from pyspark.sql import functions as F
 from seglib.config import SeglibConfig
 from seglib.delta_io import read_table
 from seglib.errors import UntrainableError
+from seglib.frames import first_row
 from seglib.run_types import ClusterResult, ModelRegistration, RunContext
 from seglib.segments.snapshot import SparsePlacement
 from seglib.stages.inputs import read_features
 from seglib.tables import table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.ml import PipelineModel
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +78,8 @@ def stage_cluster(spark: SparkSession, cfg: SeglibConfig, ctx: RunContext) -> Cl
 
 
 def publishing_model(
-    cfg: SeglibConfig, model, feature_cols: list[str], registered: ModelRegistration
-) -> tuple[object, list[str], ModelRegistration]:
+    cfg: SeglibConfig, model: PipelineModel, feature_cols: list[str], registered: ModelRegistration
+) -> tuple[PipelineModel, list[str], ModelRegistration]:
     """The model whose assignments get published: the new fit if it became champion, else the current champion
     (a challenger is registered and reported, but does not change the published segments). Returns the fitted
     pipeline, its feature columns and its registration (the persona cards still go to the new fit's MLflow run)."""
@@ -114,7 +119,7 @@ class SegmentClassifierPlacer:
         fit = registered = None
         if seg.classifier.enabled:
             # A feature without a value among the clustered subjects cannot be imputed: left out (one aggregation).
-            present = features.agg(*[F.count(c).alias(c) for c in columns]).first().asDict()
+            present = first_row(features.agg(*[F.count(c).alias(c) for c in columns])).asDict()
             columns = [c for c in columns if present[c]]
             labelled = clustered.select("subject_id", "segment_id").join(
                 features.select("subject_id", *columns), "subject_id"
@@ -166,7 +171,8 @@ def planted_truth_scores_of(spark: SparkSession, cfg: SeglibConfig, ctx: RunCont
     truth = {k: clustered[k] for k in ("ari", "nmi", "subjects")}
     if cluster.sparse_subjects:
         everyone = planted_truth_scores(spark, cfg, snapshot, "segment_id")
-        truth |= {f"{k}_all_subjects": everyone[k] for k in ("ari", "nmi", "subjects")}
+        if everyone is not None:  # None only without raw/planted_truth, which ``clustered`` just read
+            truth |= {f"{k}_all_subjects": everyone[k] for k in ("ari", "nmi", "subjects")}
     log.info("planted truth: %s", truth)
     log_truth_scores(cfg, cluster.mlflow_run_id, truth)
     return truth

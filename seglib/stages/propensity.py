@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import date
 from functools import reduce
 
@@ -24,9 +25,10 @@ class CutoffFeatures:
     window share them."""
 
     def __init__(self, cfg: SeglibConfig, silver: dict[str, DataFrame]):
-        self.cfg, self.silver, self.built = cfg, silver, {}
+        self.cfg, self.silver = cfg, silver
+        self.built: dict[date, DataFrame] = {}
 
-    def build(self, facts: dict[str, DataFrame], cutoff: date) -> DataFrame:
+    def build(self, facts: Mapping[str, DataFrame], cutoff: date) -> DataFrame:
         from seglib.features import build_feature_set
 
         cfg = self.cfg
@@ -88,7 +90,7 @@ def stage_propensity(
         tiers: dict[str, float] = {}
         sizes: dict[str, int] = {}
         scored_version = None
-        if score:
+        if snapshot is not None:  # score
             try:
                 model, inputs, scored_version = load_by_alias(model_name)
             except LookupError as e:  # the first version failed the gate: nothing is fit to publish yet
