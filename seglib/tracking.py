@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
@@ -153,7 +154,8 @@ def log_skipped_families(skipped) -> None:
     if not skipped:
         return
     mlflow.set_tags({f"seglib.{c.status}.{c.family}": c.reason[:5000] for c in skipped})
-    mlflow.log_dict([asdict(c) for c in skipped], "skipped_families.json")
+    # log_dict is typed for a dict, but logs any JSON-serialisable object; the artifact is a list of families.
+    mlflow.log_dict([asdict(c) for c in skipped], "skipped_families.json")  # type: ignore[arg-type]
 
 
 def _selection_plot(result: ClusteringResult, path: Path) -> Path:
@@ -437,7 +439,7 @@ def load_clv_parameters(model_name: str, alias: str = CHAMPION):
         return ClvParameters.read(found[0]), str(champion.version)
 
 
-def clustering_signature(feature_cols: list[str], categorical: list[str] = ()):
+def clustering_signature(feature_cols: list[str], categorical: Sequence[str] = ()):
     """Input: the feature columns as optional doubles (categorical ones as strings; the pipeline imputes nulls);
     output: the cluster number.
 
