@@ -86,9 +86,11 @@ test-spark35: install-spark35
 test-fast: install
 	$(PYTEST) -m "not e2e" $(PYTEST_ARGS)
 
+# mypy: seglib/ as configured in pyproject.toml ([tool.mypy]); the package ships py.typed, so its types are checked.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
