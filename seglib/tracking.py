@@ -72,7 +72,15 @@ def setup_mlflow(cfg: SeglibConfig) -> str:
     import mlflow
 
     uri = tracking_uri(cfg)
+    # MLflow exports the URI it is given as MLFLOW_TRACKING_URI (for subprocesses); seglib reads that variable as the
+    # user's choice, so the user's value is restored: a second configuration in this process (another warehouse)
+    # must resolve its own store, not the first one's.
+    users = os.environ.get(TRACKING_URI_ENV)
     mlflow.set_tracking_uri(uri)
+    if users is None:
+        os.environ.pop(TRACKING_URI_ENV, None)
+    else:
+        os.environ[TRACKING_URI_ENV] = users
     if cfg.mlflow.registry_uri:
         mlflow.set_registry_uri(cfg.mlflow.registry_uri)
     experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)

@@ -69,3 +69,23 @@ def test_mlflow_store_is_config_then_mlflow_env_then_embedded_for_local_warehous
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
     assert tracking_uri(remote) == tracking_uri(local) == "http://mlflow.internal:5000"
     assert tracking_uri(pinned) == "databricks"  # the config, when it names one, wins over the environment
+
+
+def test_a_second_configuration_in_one_process_resolves_its_own_mlflow_store(monkeypatch, tmp_path):
+    """MLflow exports the URI it is set to as MLFLOW_TRACKING_URI; seglib must not read that back as the user's."""
+    from seglib.config import SeglibConfig
+    from seglib.tracking import setup_mlflow, tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = SeglibConfig(warehouse={"path": str(tmp_path / "a" / "wh")})
+    second = SeglibConfig(warehouse={"path": str(tmp_path / "b" / "wh")})
+    setup_mlflow(first)
+    assert tracking_uri(second) == f"sqlite:///{tmp_path}/b/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
+    setup_mlflow(
+        SeglibConfig(
+            warehouse={"path": str(tmp_path / "c" / "wh")},
+            mlflow={"tracking_uri": "sqlite:///" + str(tmp_path / "c.db")},
+        )
+    )
+    assert tracking_uri(second) == "http://mlflow.internal:5000"  # the user's own value survives
