@@ -10,6 +10,7 @@ models would otherwise land on the driver's local disk.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from seglib.config import SeglibConfig
-from seglib.config.segments import GateRule
+from seglib.config.registry import ModelRegistryConfig
 from seglib.errors import SeglibError
 from seglib.modeling.gate import CHALLENGER, CHAMPION, GateDecision, gate_decision
 from seglib.run_types import ModelRegistration, RunContext
@@ -201,10 +202,12 @@ def log_clustering(cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult)
     import mlflow
     import mlflow.spark
 
-    model_name = registered_model_name(cfg)
+    model_name = clustering_model_name(cfg)
     with mlflow_run(cfg, ctx, "cluster") as run:
         c = cfg.clustering
-        params = c.model_dump(exclude={"features", "categorical_features", "log_features", "feature_weights"})
+        params = c.model_dump(
+            exclude={"features", "categorical_features", "log_features", "feature_weights", "registry"}
+        )
         mlflow.log_params({f"clustering.{k}": v for k, v in params.items()})
         mlflow.log_params(
             {
@@ -235,7 +238,7 @@ def log_clustering(cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult)
         )
         version = str(info.registered_model_version)
         gate_metrics = {"silhouette": result.silhouette, "stability": result.stability_by_k.get(result.k, float("nan"))}
-        gate = promote_if_better(cfg, model_name, version, gate_metrics)
+        gate = promote_if_better(model_name, version, gate_metrics, c.registry, "clustering.registry")
         return ModelRegistration(model_name, version, gate.alias, gate.reason, run.info.run_id)
 
 
@@ -244,14 +247,18 @@ def log_clustering(cfg: SeglibConfig, ctx: RunContext, result: ClusteringResult)
 _METRIC_TAG = "seglib.metric."
 
 
-def registered_model_name(cfg: SeglibConfig) -> str:
-    """segments.model_name (may be a Unity Catalog catalog.schema.model), else <prefix>_clustering."""
-    return cfg.segments.model_name or f"{cfg.mlflow.registered_model_prefix}_clustering"
+def _registered_name(cfg: SeglibConfig, registry: ModelRegistryConfig, family: str) -> str:
+    """``<family>.registry.model_name`` (may be a Unity Catalog catalog.schema.model), else <prefix>_<family>."""
+    return registry.model_name or f"{cfg.mlflow.registered_model_prefix}_{family}"
+
+
+def clustering_model_name(cfg: SeglibConfig) -> str:
+    return _registered_name(cfg, cfg.clustering.registry, "clustering")
 
 
 def propensity_model_name(cfg: SeglibConfig, target: str) -> str:
-    """<prefix>_propensity_<target>: lower-case with underscores, valid as a Unity Catalog model name too."""
-    return f"{cfg.mlflow.registered_model_prefix}_propensity_{target}"
+    """<propensity name>_<target> (target names are lower-case identifiers: valid in Unity Catalog too)."""
+    return f"{_registered_name(cfg, cfg.propensity.registry, 'propensity')}_{target}"
 
 
 def propensity_signature(feature_cols: list[str]):
@@ -348,8 +355,9 @@ def log_propensity(cfg: SeglibConfig, ctx: RunContext, fit, model_name: str) -> 
         signature=propensity_signature(fit.columns),
     )
     version = str(info.registered_model_version)
-    gate = promote_if_better(cfg, model_name, version, {"roc_auc": fit.published.roc_auc},
-                             rules=cfg.propensity.champion_gate, rules_key="propensity.champion_gate")  # fmt: skip
+    gate = promote_if_better(
+        model_name, version, {"roc_auc": fit.published.roc_auc}, cfg.propensity.registry, "propensity.registry"
+    )
     return ModelRegistration(model_name, version, gate.alias, gate.reason, _active_run_id())
 
 
@@ -361,8 +369,7 @@ def log_propensity_tiers(target: str, thresholds: dict[str, float], profiles: li
 
 
 def clv_model_name(cfg: SeglibConfig) -> str:
-    """<prefix>_clv: valid as a Unity Catalog model name too."""
-    return f"{cfg.mlflow.registered_model_prefix}_clv"
+    return _registered_name(cfg, cfg.clv.registry, "clv")
 
 
 def clv_signature():
@@ -423,9 +430,7 @@ def log_clv(cfg: SeglibConfig, models, validation, comparison, parameters) -> Mo
     model_version = str(info.registered_model_version)
     MlflowClient().set_model_version_tag(name, model_version, "clv.gamma_gamma.method", models.spend.method)
     gate_metrics = {"abs_relative_error": abs(comparison.relative_error), "correlation": comparison.correlation}
-    gate = promote_if_better(
-        cfg, name, model_version, gate_metrics, rules=c.champion_gate, rules_key="clv.champion_gate"
-    )
+    gate = promote_if_better(name, model_version, gate_metrics, c.registry, "clv.registry")
     return ModelRegistration(name, model_version, gate.alias, gate.reason, _active_run_id())
 
 
@@ -481,14 +486,9 @@ def _version_by_alias(client, model_name: str, alias: str):
 
 
 def promote_if_better(
-    cfg: SeglibConfig,
-    model_name: str,
-    version: str,
-    metrics: dict[str, float],
-    rules: list[GateRule] | None = None,
-    rules_key: str = "segments.champion_gate",
+    model_name: str, version: str, metrics: dict[str, float], registry: ModelRegistryConfig, registry_key: str
 ) -> GateDecision:
-    """Alias ``version`` champion if it passes ``rules`` (default: segments.champion_gate, the clustering's) against
+    """Alias ``version`` champion if it passes ``registry.champion_gate`` (the config at ``registry_key``) against
     the current champion, else challenger.
 
     The gate metrics are stored as version tags (``seglib.metric.<name>``) so the next version compares against them
@@ -505,11 +505,11 @@ def promote_if_better(
         tags = champion.tags or {}
         champion_metrics = {k.removeprefix(_METRIC_TAG): float(v) for k, v in tags.items() if k.startswith(_METRIC_TAG)}
     decision = gate_decision(
-        cfg.segments.champion_gate if rules is None else rules,
+        registry.champion_gate,
         metrics,
         champion_metrics,
         str(champion.version) if champion else None,
-        rules_key,
+        f"{registry_key}.champion_gate",
     )
     for name, value in metrics.items():
         client.set_model_version_tag(model_name, version, f"{_METRIC_TAG}{name}", str(value))
@@ -525,7 +525,7 @@ def promote_if_better(
 def load_champion(cfg: SeglibConfig) -> tuple[Any, list[str], str]:
     """The current clustering champion's PipelineModel, its input feature columns (from the signature) and its
     version."""
-    return load_by_alias(registered_model_name(cfg))
+    return load_by_alias(clustering_model_name(cfg))
 
 
 def load_by_alias(model_name: str, alias: str = CHAMPION) -> tuple[Any, list[str], str]:
@@ -575,8 +575,7 @@ def log_truth_scores(cfg: SeglibConfig, run_id: str, scores: dict[str, float]) -
 
 
 def segment_classifier_model_name(cfg: SeglibConfig) -> str:
-    """segments.classifier.model_name, else <prefix>_segment_classifier (valid as a Unity Catalog model name too)."""
-    return cfg.segments.classifier.model_name or f"{cfg.mlflow.registered_model_prefix}_segment_classifier"
+    return _registered_name(cfg, cfg.segments.classifier.registry, "segment_classifier")
 
 
 def log_segment_classifier(cfg: SeglibConfig, fit, cluster_model: str) -> ModelRegistration:
@@ -604,7 +603,7 @@ def log_segment_classifier(cfg: SeglibConfig, fit, cluster_model: str) -> ModelR
             f"{prefix}seed": c.seed,
             f"{prefix}holdout_fraction": c.holdout_fraction,
             f"{prefix}confidence_threshold": c.confidence_threshold,
-            f"{prefix}min_holdout_accuracy": c.min_holdout_accuracy,
+            f"{prefix}champion_gate": json.dumps([r.model_dump() for r in c.registry.champion_gate]),
             f"{prefix}cluster_model": cluster_model,
         }
     )

@@ -3,12 +3,12 @@ Gamma-Gamma for their value, the holdout the pair is validated on, the predictio
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from seglib.config.base import StrictModel
-from seglib.config.segments import GateRule
+from seglib.config.registry import GateRule, ModelRegistryConfig, moved_keys
 
 
 class ClvConfig(StrictModel):
@@ -68,14 +68,22 @@ class ClvConfig(StrictModel):
         "subject with 2+ positive repeat periods, or a single subject); else k = within / between-subject variance.",
     )
 
-    champion_gate: list[GateRule] = Field(
-        default_factory=lambda: [
-            GateRule(metric="abs_relative_error", higher_is_better=False, tolerance=0.05, minimum=0.25),
-            GateRule(metric="correlation", tolerance=0.05, minimum=0.3),
-        ],
-        description="Holdout metrics a new version must reach (and not lose against the champion) to take its "
-        "alias: abs_relative_error (aggregate predicted vs actual purchases) and correlation (per subject).",
+    registry: ModelRegistryConfig = Field(
+        default_factory=lambda: ModelRegistryConfig(
+            champion_gate=[
+                GateRule(metric="abs_relative_error", higher_is_better=False, tolerance=0.05, minimum=0.25),
+                GateRule(metric="correlation", tolerance=0.05, minimum=0.3),
+            ]
+        ),
+        description="Registered name (null = <mlflow.registered_model_prefix>_clv) and the holdout metrics a new "
+        "version must reach (and not lose against the champion) to take its alias: abs_relative_error (aggregate "
+        "predicted vs actual purchases) and correlation (per subject).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        return moved_keys("clv", data, {"champion_gate": "clv.registry.champion_gate"})
 
     @model_validator(mode="after")
     def _check(self) -> ClvConfig:

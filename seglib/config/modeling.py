@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from seglib.config.base import StrictModel
+from seglib.config.registry import GateRule, ModelRegistryConfig
 
 # One column per behavioural concept (activity, spend, recency, tenure, event mix, timing, device, channel,
 # category affinity, texts): near-duplicates (rfm scores, 30/90/365-day variants of the same count) would weigh their
@@ -72,6 +73,11 @@ class ClusteringConfig(StrictModel):
         False,
         description="true: a run fails (exit 2) when the clustering cannot be fitted on the data, instead of "
         "publishing the other families without the cluster family (exit 3).",
+    )
+    registry: ModelRegistryConfig = Field(
+        default_factory=lambda: ModelRegistryConfig(champion_gate=[GateRule(metric="silhouette", tolerance=0.02)]),
+        description="Registered name (null = <mlflow.registered_model_prefix>_clustering) and the gate a new version "
+        "must pass against the champion (metrics: silhouette, stability) to publish; else the champion publishes.",
     )
     k_min: int = Field(2, ge=2)
     k_max: int = Field(10, ge=2)

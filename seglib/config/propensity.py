@@ -3,12 +3,12 @@ snapshots a model trains and is held out on, the models, the validation grid and
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from seglib.config.base import StrictModel
-from seglib.config.segments import GateRule
+from seglib.config.registry import GateRule, ModelRegistryConfig, moved_keys
 
 # Behaviour before the cut-off that says something about the weeks after it (RFM, activity, trend, engagement).
 DEFAULT_PROPENSITY_FEATURES = [
@@ -115,10 +115,18 @@ class PropensityConfig(StrictModel):
     check_leakage: bool = Field(
         True, description="Rebuild the latest training cut-off's features from facts truncated at it; any change fails."
     )
-    champion_gate: list[GateRule] = Field(
-        default_factory=lambda: [GateRule(metric="roc_auc", tolerance=0.01, minimum=0.6)],
-        description="Holdout metrics a new version must reach against the champion to take its alias.",
+    registry: ModelRegistryConfig = Field(
+        default_factory=lambda: ModelRegistryConfig(
+            champion_gate=[GateRule(metric="roc_auc", tolerance=0.01, minimum=0.6)]
+        ),
+        description="Registered name (null = <mlflow.registered_model_prefix>_propensity; the target is appended) "
+        "and the holdout metrics a new version must reach against the target's champion to take its alias.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        return moved_keys("propensity", data, {"champion_gate": "propensity.registry.champion_gate"})
 
     @model_validator(mode="after")
     def _check(self) -> PropensityConfig:

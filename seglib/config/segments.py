@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 
 from seglib.config.base import StrictModel
-
-# One MLflow workspace name, or a Unity Catalog three-level name (catalog.schema.model).
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)?$")
-
-
-class GateRule(StrictModel):
-    """A challenger may not be worse than the current champion on ``metric`` by more than ``tolerance``."""
-
-    metric: str = Field(description="A metric the clustering run reports, e.g. silhouette or stability.")
-    higher_is_better: bool = True
-    tolerance: float = Field(0.0, ge=0, description="Absolute slack allowed against the champion's value.")
-    minimum: float | None = Field(None, description="Optional absolute floor (ceiling if lower is better).")
+from seglib.config.registry import GateRule, ModelRegistryConfig, moved_keys
 
 
 class ClassifierConfig(StrictModel):
@@ -46,15 +34,26 @@ class ClassifierConfig(StrictModel):
         le=1,
         description="A sparse subject whose top class probability is below this gets the fallback segment.",
     )
-    min_holdout_accuracy: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        description="Below this holdout accuracy the classifier is not used (every sparse subject gets the fallback).",
+    registry: ModelRegistryConfig = Field(
+        default_factory=lambda: ModelRegistryConfig(
+            champion_gate=[GateRule(metric="accuracy", minimum=0.5, against_champion=False)]
+        ),
+        description="Registered name (null = <mlflow.registered_model_prefix>_segment_classifier) and gate: a "
+        "version failing it is not used (every sparse subject gets the fallback segment). Retrained every snapshot "
+        "on that snapshot's segments, so it is judged by its holdout alone, not against the previous version.",
     )
-    model_name: str | None = Field(
-        None, description="Registered name; null = <mlflow.registered_model_prefix>_segment_classifier."
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        return moved_keys(
+            "segments.classifier",
+            data,
+            {
+                "model_name": "segments.classifier.registry.model_name",
+                "min_holdout_accuracy": "segments.classifier.registry.champion_gate (metric: accuracy, minimum)",
+            },
+        )
 
 
 class SegmentsConfig(StrictModel):
@@ -101,19 +100,12 @@ class SegmentsConfig(StrictModel):
         None, description="Features described in segment profiles; null = every numeric feature column."
     )
     profile_top_features: int = Field(3, ge=1, description="Distinguishing features listed per persona.")
-    model_name: str | None = Field(
-        None,
-        description="Registered name of the clustering model; null = <mlflow.registered_model_prefix>_clustering. "
-        "A Unity Catalog name (catalog.schema.model) is allowed.",
-    )
-    champion_gate: list[GateRule] = Field(
-        default_factory=lambda: [GateRule(metric="silhouette", tolerance=0.02)],
-        description="All rules must pass for a new model version to become champion; else it is the challenger.",
-    )
 
-    @field_validator("model_name")
+    @model_validator(mode="before")
     @classmethod
-    def _model_name(cls, value: str | None) -> str | None:
-        if value is not None and not _MODEL_NAME.match(value):
-            raise ValueError(f"segments.model_name {value!r}: expected 'name' or 'catalog.schema.name'")
-        return value
+    def _moved(cls, data: Any) -> Any:
+        return moved_keys(
+            "segments",
+            data,
+            {"model_name": "clustering.registry.model_name", "champion_gate": "clustering.registry.champion_gate"},
+        )

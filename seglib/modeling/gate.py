@@ -1,15 +1,15 @@
 """The champion gate's policy, pure and testable: does a newly registered model version replace the champion?
 
 The MLflow side (reading the champion's gate metrics from its version tags, setting the alias) is
-``seglib.tracking.promote_if_better``; every model family's gate is a list of :class:`GateRule` under its own
-config key (``segments.champion_gate`` for the clustering, ``propensity.champion_gate``, ``clv.champion_gate``).
+``seglib.tracking.promote_if_better``; every model family's gate is a list of :class:`GateRule` in its
+``<family>.registry.champion_gate`` (clustering, propensity, clv, segments.classifier).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from seglib.config.segments import GateRule
+from seglib.config.registry import GateRule
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -30,11 +30,12 @@ def gate_decision(
     metrics: dict[str, float],
     champion_metrics: dict[str, float] | None,
     champion_version: str | None = None,
-    rules_key: str = "segments.champion_gate",
+    rules_key: str = "clustering.registry.champion_gate",
 ) -> GateDecision:
     """Pure decision: does a new version with ``metrics`` replace the champion (``None``: there is none)?
 
-    Every rule must pass: the optional absolute floor, then "not worse than the champion by more than tolerance".
+    Every rule must pass: the optional absolute floor, then (unless ``against_champion`` is off) "not worse than the
+    champion by more than tolerance".
     ``rules_key`` is the config key the rules come from, named in the error when a rule reads a metric the model's
     run does not report.
     """
@@ -50,7 +51,7 @@ def gate_decision(
             failures.append(f"{rule.metric}={value:.4f} beyond the limit {rule.minimum}")
             continue
         best = (champion_metrics or {}).get(rule.metric)
-        if best is None:
+        if best is None or not rule.against_champion:
             continue
         if sign * (value - best) < -rule.tolerance:
             failures.append(f"{rule.metric}={value:.4f} worse than champion's {best:.4f} by more than {rule.tolerance}")

@@ -1,7 +1,7 @@
 """The segment classifier: subjects with too little data for the clustering (``segments.sparse_when``) are not
 clustered; they get the cluster segment a random forest trained on the clustered subjects' segments predicts, or
 the fallback segment when the forest is unsure (top class probability below ``confidence_threshold``) or was not
-good enough on its holdout (accuracy below ``min_holdout_accuracy``).
+good enough on its holdout (``segments.classifier.registry.champion_gate``: accuracy at least 0.5 by default).
 
 The holdout is chosen by a hash of the pseudonym, so the same subjects are held out in every run, and the published
 model is the one fitted on the rest (the model the holdout judged). Everything that reaches the driver is bounded:
@@ -22,8 +22,10 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from seglib.config.registry import GateRule
 from seglib.config.segments import ClassifierConfig
 from seglib.errors import SeglibError
+from seglib.modeling.gate import gate_decision
 from seglib.modeling.row_order import canonical_order, in_sample, value_columns
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ class SegmentClassifierFit:
     feature_cols: list[str]
     classes: list[str]  # segment ids seen in training, sorted (the label indices of the forest)
     metrics: dict[str, float]  # accuracy, f1_macro, coverage, accuracy_covered, training_rows, holdout_rows
-    usable: bool  # holdout accuracy >= min_holdout_accuracy
+    usable: bool  # the holdout passed segments.classifier.registry.champion_gate
     reason: str
 
 
@@ -129,15 +131,19 @@ def holdout_metrics(predictions: DataFrame, threshold: float) -> dict[str, float
     }
 
 
-def verdict(metrics: dict[str, float], min_accuracy: float) -> tuple[bool, str]:
-    """Usable when the holdout accuracy reaches ``min_accuracy``; a classifier without holdout rows cannot be judged,
-    so it is not used either."""
-    accuracy = metrics["accuracy"]
+GATE_KEY = "segments.classifier.registry.champion_gate"
+
+
+def verdict(metrics: dict[str, float], rules: list[GateRule]) -> tuple[bool, str]:
+    """Usable when the holdout metrics pass the gate ``rules`` (judged on the holdout alone: the previous version
+    learnt another snapshot's segments); a classifier without holdout rows cannot be judged, so it is not used."""
     if not metrics["holdout_rows"]:
         return False, "no clustered subject in the holdout: the classifier cannot be judged"
-    if accuracy >= min_accuracy:
-        return True, f"holdout accuracy {accuracy:.3f} >= min_holdout_accuracy {min_accuracy}"
-    return False, f"holdout accuracy {accuracy:.3f} < min_holdout_accuracy {min_accuracy}"
+    decision = gate_decision(rules, metrics, None, rules_key=GATE_KEY)
+    judged = ", ".join(f"{m} {metrics[m]:.3f}" for m in dict.fromkeys(r.metric for r in rules))
+    if decision.promoted:
+        return True, f"holdout {judged} passes {GATE_KEY}"
+    return False, f"holdout {decision.reason} ({GATE_KEY})"
 
 
 def fit_segment_classifier(labelled: DataFrame, feature_cols: list[str], cfg: ClassifierConfig) -> SegmentClassifierFit:
@@ -167,7 +173,7 @@ def fit_segment_classifier(labelled: DataFrame, feature_cols: list[str], cfg: Cl
     holdout = rows.where(held).withColumnRenamed(LABEL_COL, _TRUTH)
     metrics = holdout_metrics(predict(model, holdout, feature_cols, _TRUTH), cfg.confidence_threshold)
     metrics["training_rows"] = float(training_rows)
-    usable, reason = verdict(metrics, cfg.min_holdout_accuracy)
+    usable, reason = verdict(metrics, cfg.registry.champion_gate)
     log.log(
         logging.INFO if usable else logging.WARNING,
         "segment classifier: %d classes, %d training / %d holdout rows, accuracy %.3f, macro F1 %.3f, coverage %.3f "

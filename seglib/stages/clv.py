@@ -118,7 +118,7 @@ def clv_skipped(cfg: SeglibConfig, clv: ClvResult) -> list[FamilyCheck]:
     if not clv.scored_version:
         if clv.trained_version and not clv.refused:
             h = clv.holdout
-            reasons.append(f"the new fit v{clv.trained_version} failed clv.champion_gate (holdout: "
+            reasons.append(f"the new fit v{clv.trained_version} failed clv.registry.champion_gate (holdout: "
                            f"{h.get('relative_error', float('nan')):+.1%} predicted against actual purchases, "
                            f"per-subject r = {h.get('correlation', float('nan')):.3f})")  # fmt: skip
         reasons.append(f"not scored: {clv.model_name} has no champion")

@@ -98,8 +98,10 @@ def stage_propensity(
                 if skipped is not None:
                     reason = f"{skipped.reason}; no champion of {model_name} to score with"
                 else:
-                    reason = f"{name}: not scored, {model_name} v{trained} failed propensity.champion_gate and no "
-                    reason += "earlier version is champion"
+                    reason = (
+                        f"{name}: not scored, {model_name} v{trained} failed propensity.registry.champion_gate and "
+                        "no earlier version is champion"
+                    )
                 results.append(
                     PropensityTargetResult(name, model_name, trained, alias, None, kind, holdout, {}, {},
                                            FamilyCheck(propensity_family(name), "skipped", reason))

@@ -80,7 +80,7 @@ OVERRIDES = (
     "propensity.min_positives=3",
     "propensity.grid={max_depth: [2], max_iter: [5], step_size: [0.3]}",
     "propensity.num_folds=2",
-    "propensity.champion_gate=[]",
+    "propensity.registry.champion_gate=[]",
     # Predicted CLV is not identifiable from a handful of repeat buyers in 30 days (the fit is refused, as it should
     # be): tests/e2e/test_foreign_data.py runs CLV through `seg run` on CDNOW orders; tests/modeling/test_clv.py
     # tests the fit.

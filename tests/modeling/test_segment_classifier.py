@@ -109,16 +109,19 @@ def test_sparse_subjects_get_the_predicted_segment_or_the_fallback_below_the_thr
     out.unpersist()
 
 
-def test_the_verdict_needs_the_holdout_accuracy_and_holdout_rows():
-    assert SC.verdict({"accuracy": 0.5, "holdout_rows": 20.0}, 0.5) == (
+def test_the_verdict_needs_the_gate_on_the_holdout_and_holdout_rows():
+    from seglib.config.segments import ClassifierConfig
+
+    gate = ClassifierConfig().registry.champion_gate  # the default: accuracy >= 0.5, not against the champion
+    assert SC.verdict({"accuracy": 0.5, "holdout_rows": 20.0}, gate) == (
         True,
-        "holdout accuracy 0.500 >= min_holdout_accuracy 0.5",
+        "holdout accuracy 0.500 passes segments.classifier.registry.champion_gate",
     )
-    assert SC.verdict({"accuracy": 0.34, "holdout_rows": 20.0}, 0.5) == (
+    assert SC.verdict({"accuracy": 0.34, "holdout_rows": 20.0}, gate) == (
         False,
-        "holdout accuracy 0.340 < min_holdout_accuracy 0.5",
+        "holdout accuracy=0.3400 beyond the limit 0.5 (segments.classifier.registry.champion_gate)",
     )
-    usable, reason = SC.verdict({"accuracy": float("nan"), "holdout_rows": 0.0}, 0.0)
+    usable, reason = SC.verdict({"accuracy": float("nan"), "holdout_rows": 0.0}, gate)
     assert not usable and "cannot be judged" in reason
 
 

@@ -1,16 +1,19 @@
 """Champion gating against a real local MLflow registry (sqlite in a tmp dir), with a Unity-Catalog-style name."""
 
+import re
+
 import pytest
 
 from seglib.config import MlflowConfig, SeglibConfig, WarehouseConfig
-from seglib.config.segments import GateRule, SegmentsConfig
+from seglib.config.modeling import ClusteringConfig
+from seglib.config.registry import GateRule, ModelRegistryConfig
 from seglib.modeling.gate import gate_decision
 from seglib.tracking import (
     MODEL_PIP_REQUIREMENTS,
+    clustering_model_name,
     clustering_signature,
     load_champion,
     promote_if_better,
-    registered_model_name,
     setup_mlflow,
 )
 
@@ -39,10 +42,45 @@ def test_every_rule_must_pass_including_floors_and_lower_is_better():
 
 
 def test_a_gate_metric_the_model_does_not_report_is_an_error_naming_its_config_key():
-    with pytest.raises(ValueError, match=r"^segments.champion_gate uses metric\(s\) \['stability'\]"):
+    with pytest.raises(ValueError, match=r"^clustering.registry.champion_gate uses metric\(s\) \['stability'\]"):
         gate_decision([GateRule(metric="stability")], {"silhouette": 0.4}, None)
-    with pytest.raises(ValueError, match=r"^propensity.champion_gate uses metric\(s\) \['silhouette'\]"):
-        gate_decision([GateRule(metric="silhouette")], {"roc_auc": 0.8}, None, rules_key="propensity.champion_gate")
+    with pytest.raises(ValueError, match=r"^propensity.registry.champion_gate uses metric\(s\) \['silhouette'\]"):
+        gate_decision(
+            [GateRule(metric="silhouette")], {"roc_auc": 0.8}, None, rules_key="propensity.registry.champion_gate"
+        )
+
+
+def test_a_floor_only_rule_ignores_the_champion():
+    """The segment classifier's gate: retrained on each snapshot's segments, it is judged on its holdout alone."""
+    floor_only = [GateRule(metric="accuracy", minimum=0.5, against_champion=False)]
+    assert gate_decision(floor_only, {"accuracy": 0.6}, {"accuracy": 0.9}, "4").promoted
+    assert not gate_decision(floor_only, {"accuracy": 0.4}, {"accuracy": 0.1}, "4").promoted
+    compared = [GateRule(metric="accuracy", minimum=0.5)]
+    assert not gate_decision(compared, {"accuracy": 0.6}, {"accuracy": 0.9}, "4").promoted
+
+
+def test_every_family_has_the_same_registry_shape_and_moved_keys_say_where_they_went():
+    from seglib.config import load_config
+    from seglib.config.loader import ConfigError
+
+    cfg = load_config([], [])
+    for section in (cfg.clustering, cfg.propensity, cfg.clv, cfg.segments.classifier):
+        assert isinstance(section.registry, ModelRegistryConfig) and section.registry.champion_gate
+    named = load_config([], ["propensity.registry.model_name=main.ml.buyers", "clv.registry.model_name=ltv"])
+    from seglib.tracking import clv_model_name, propensity_model_name
+
+    assert propensity_model_name(named, "purchase") == "main.ml.buyers_purchase"
+    assert clv_model_name(named) == "ltv"
+    assert clustering_model_name(named) == "seglib_clustering"
+    for old, new in [
+        ("segments.model_name=x", "segments.model_name moved to clustering.registry.model_name"),
+        ("propensity.champion_gate=[]", "propensity.champion_gate moved to propensity.registry.champion_gate"),
+        ("segments.classifier.min_holdout_accuracy=0.6", "segments.classifier.min_holdout_accuracy moved to"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(new)):
+            load_config([], [old])
+    with pytest.raises(ConfigError, match=re.escape("expected 'name' or 'catalog.schema.name'")):
+        load_config([], ["clv.registry.model_name=a.b"])
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +93,7 @@ def _cfg(store, model_name: str) -> SeglibConfig:
     cfg = SeglibConfig(
         warehouse=WarehouseConfig(path=str(store)),
         mlflow=MlflowConfig(experiment="gate-test"),
-        segments=SegmentsConfig(model_name=model_name, champion_gate=SILHOUETTE),
+        clustering=ClusteringConfig(registry=ModelRegistryConfig(model_name=model_name, champion_gate=SILHOUETTE)),
     )
     setup_mlflow(cfg)
     return cfg
@@ -70,15 +108,16 @@ def test_registry_aliases_follow_the_gate(store, tmp_path):
 
     cfg = _cfg(store, UC_NAME)
     client = MlflowClient()
-    assert registered_model_name(cfg) == UC_NAME
+    assert clustering_model_name(cfg) == UC_NAME
     client.create_registered_model(UC_NAME)
     versions = [str(client.create_model_version(UC_NAME, source=str(tmp_path), run_id=None).version) for _ in range(3)]
-    assert promote_if_better(cfg, UC_NAME, versions[0], {"silhouette": 0.5}).promoted
-    second = promote_if_better(cfg, UC_NAME, versions[1], {"silhouette": 0.4})
+    registry, key = cfg.clustering.registry, "clustering.registry"
+    assert promote_if_better(UC_NAME, versions[0], {"silhouette": 0.5}, registry, key).promoted
+    second = promote_if_better(UC_NAME, versions[1], {"silhouette": 0.4}, registry, key)
     assert (second.promoted, second.champion_version) == (False, versions[0])
     assert (_alias(client, "champion"), _alias(client, "challenger")) == (versions[0], versions[1])
     assert client.get_model_version(UC_NAME, versions[1]).tags["seglib.gate"] == second.reason
-    assert promote_if_better(cfg, UC_NAME, versions[2], {"silhouette": 0.49}).promoted
+    assert promote_if_better(UC_NAME, versions[2], {"silhouette": 0.49}, registry, key).promoted
     assert _alias(client, "champion") == versions[2]
 
 
@@ -101,11 +140,12 @@ def test_a_logged_pipeline_carries_its_signature_and_loads_as_champion(spark, st
         info = mlflow.spark.log_model(
             model,
             artifact_path="clustering_model",
-            registered_model_name=cfg.segments.model_name,
+            registered_model_name=clustering_model_name(cfg),
             pip_requirements=MODEL_PIP_REQUIREMENTS,
             signature=clustering_signature(["spend", "visits"]),
         )
-    promote_if_better(cfg, cfg.segments.model_name, str(info.registered_model_version), {"silhouette": 0.9})
+    name, version = clustering_model_name(cfg), str(info.registered_model_version)
+    promote_if_better(name, version, {"silhouette": 0.9}, cfg.clustering.registry, "clustering.registry")
     loaded, feature_cols, version = load_champion(cfg)
     assert (feature_cols, version) == (["spend", "visits"], str(info.registered_model_version))
     assert loaded.transform(data).select("cluster_id").distinct().count() == 2
