@@ -16,7 +16,7 @@ PARTIAL_RUN_TABLES = {
     "ingest": "latest-ingest.md",
     "propensity": "latest-propensity.md",
     "propensity-real": "latest-propensity-real.md",
-    "worlds": "latest-worlds.md",
+    "worlds": "latest-worlds-run.md",  # latest-worlds.md is the per-world table bench_worlds writes
 }
 
 
