@@ -218,8 +218,8 @@ def data_dictionary_markdown(cfg: FeaturesConfig | None = None) -> str:
         "One row per subject currently consenting to `privacy.required_consent` (default `analytics`) per "
         "`snapshot_date`; point-in-time correct: only rows "
         "strictly before `snapshot_date` 00:00 UTC are used. A CRM customer counts when signed up before "
-        "`snapshot_date` (without a signup date: last updated before the cut-off); its CRM attributes are silver's "
-        "current values (silver keeps no customer history yet).",
+        "`snapshot_date` (without a signup date: last updated before the cut-off); its CRM attributes are those valid "
+        "at the cut-off in silver `customers_history` (SCD type 2), so a past snapshot sees the plan of that time.",
         "",
         "| column | description |",
         "|---|---|",
