@@ -76,6 +76,9 @@ def test_saved_pipeline_loads_and_assigns_the_same_clusters(three_blobs, fitted,
     loaded = PipelineModel.load(path)
     assert loaded.stages[-1].selection == fitted.selection
     assert loaded.stages[-1].k == 3
+    # k was chosen on principal components and refined in the full space: the nearest-centre model round-trips too.
+    assert fitted.selection.space.startswith("2 principal components of 5 dimensions")
+    assert type(loaded.stages[-1].clusterer).__name__ == "NearestCentroidModel"
     assert_approx_df_equality(
         assign_clusters(loaded, three_blobs).drop("cluster_probabilities"),
         assigned.drop("cluster_probabilities"),
