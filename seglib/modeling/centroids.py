@@ -36,8 +36,13 @@ def nearest_centre(features: Column, centres: Centres) -> Column:
     """Index of the nearest centre (squared Euclidean; ties: the lowest index), as Spark's KMeansModel assigns."""
     x = vector_to_array(features)
     # |x - c|^2 = |x|^2 - 2 x.c + |c|^2; |x|^2 is the same for every centre.
-    distances = F.array(*[F.lit(sum(v * v for v in c)) - 2.0 * _dot(x, c) for c in centres])
-    return (F.array_position(distances, F.array_min(distances)) - 1).cast("int")
+    # The smallest (distance, index) pair: structs order by their fields, so a tie goes to the lower index (and
+    # Spark 3.5's array_position takes no column to look for).
+    pairs = [
+        F.struct((F.lit(sum(v * v for v in c)) - 2.0 * _dot(x, c)).alias("d"), F.lit(i).alias("i"))
+        for i, c in enumerate(centres)
+    ]
+    return F.array_min(F.array(*pairs)).getField("i").cast("int")
 
 
 def squared_distance(features: Column, centre: Column) -> Column:
