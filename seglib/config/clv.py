@@ -3,12 +3,12 @@ Gamma-Gamma for their value, the holdout the pair is validated on, the predictio
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from seglib.config.base import StrictModel
-from seglib.config.registry import GateRule, ModelRegistryConfig, moved_keys
+from seglib.config.registry import GateRule, ModelRegistryConfig
 
 
 class ClvConfig(StrictModel):
@@ -79,11 +79,7 @@ class ClvConfig(StrictModel):
         "version must reach (and not lose against the champion) to take its alias: abs_relative_error (aggregate "
         "predicted vs actual purchases) and correlation (per subject).",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, data: Any) -> Any:
-        return moved_keys("clv", data, {"champion_gate": "clv.registry.champion_gate"})
+    MOVED_KEYS: ClassVar[dict[str, str]] = {"champion_gate": "clv.champion_gate moved to clv.registry.champion_gate"}
 
     @model_validator(mode="after")
     def _check(self) -> ClvConfig:

@@ -3,12 +3,12 @@ snapshots a model trains and is held out on, the models, the validation grid and
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from seglib.config.base import StrictModel
-from seglib.config.registry import GateRule, ModelRegistryConfig, moved_keys
+from seglib.config.registry import GateRule, ModelRegistryConfig
 
 # Behaviour before the cut-off that says something about the weeks after it (RFM, activity, trend, engagement).
 DEFAULT_PROPENSITY_FEATURES = [
@@ -122,11 +122,9 @@ class PropensityConfig(StrictModel):
         description="Registered name (null = <mlflow.registered_model_prefix>_propensity; the target is appended) "
         "and the holdout metrics a new version must reach against the target's champion to take its alias.",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, data: Any) -> Any:
-        return moved_keys("propensity", data, {"champion_gate": "propensity.registry.champion_gate"})
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        "champion_gate": "propensity.champion_gate moved to propensity.registry.champion_gate"
+    }
 
     @model_validator(mode="after")
     def _check(self) -> PropensityConfig:

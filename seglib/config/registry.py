@@ -7,7 +7,6 @@ registered model's name and the champion gate a new version must pass to take th
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -54,13 +53,4 @@ class ModelRegistryConfig(StrictModel):
         return value
 
 
-def moved_keys(section: str, data: Any, moved: dict[str, str]) -> Any:
-    """A ``mode="before"`` validator's body: a key that moved is one clear error naming its new place."""
-    if isinstance(data, dict):
-        found = sorted(k for k in moved if k in data)
-        if found:
-            raise ValueError("; ".join(f"{section}.{k} moved to {moved[k]}" for k in found))
-    return data
-
-
-__all__ = ["GateRule", "ModelRegistryConfig", "moved_keys"]
+__all__ = ["GateRule", "ModelRegistryConfig"]

@@ -1,13 +1,13 @@
-"""Config of segment assembly and publication: stable ids, minimum size, personas, and the champion gate."""
+"""Config of segment assembly and publication: stable ids, minimum size, personas, the segment classifier."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from seglib.config.base import StrictModel
-from seglib.config.registry import GateRule, ModelRegistryConfig, moved_keys
+from seglib.config.registry import GateRule, ModelRegistryConfig
 
 
 class ClassifierConfig(StrictModel):
@@ -42,18 +42,11 @@ class ClassifierConfig(StrictModel):
         "version failing it is not used (every sparse subject gets the fallback segment). Retrained every snapshot "
         "on that snapshot's segments, so it is judged by its holdout alone, not against the previous version.",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, data: Any) -> Any:
-        return moved_keys(
-            "segments.classifier",
-            data,
-            {
-                "model_name": "segments.classifier.registry.model_name",
-                "min_holdout_accuracy": "segments.classifier.registry.champion_gate (metric: accuracy, minimum)",
-            },
-        )
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        "model_name": "segments.classifier.model_name moved to segments.classifier.registry.model_name",
+        "min_holdout_accuracy": "segments.classifier.min_holdout_accuracy moved to "
+        "segments.classifier.registry.champion_gate (metric: accuracy, minimum)",
+    }
 
 
 class SegmentsConfig(StrictModel):
@@ -100,12 +93,7 @@ class SegmentsConfig(StrictModel):
         None, description="Features described in segment profiles; null = every numeric feature column."
     )
     profile_top_features: int = Field(3, ge=1, description="Distinguishing features listed per persona.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, data: Any) -> Any:
-        return moved_keys(
-            "segments",
-            data,
-            {"model_name": "clustering.registry.model_name", "champion_gate": "clustering.registry.champion_gate"},
-        )
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        "model_name": "segments.model_name moved to clustering.registry.model_name",
+        "champion_gate": "segments.champion_gate moved to clustering.registry.champion_gate",
+    }
