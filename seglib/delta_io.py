@@ -3,6 +3,11 @@
 A table is addressed by a *location*: a path/URI (anything holding ``/`` or ``:``) or a catalog name
 (``schema.table``). Writers set seglib's table properties and column comments so that warehouses and other
 engines reading these tables see what each column means.
+
+A table holding pseudonyms records the key version that produced them (:data:`KEY_VERSION_PROPERTY`, see
+:class:`TableSpec`): every write stamps it, and a write that would add pseudonyms of one key version to a table
+recording another is refused (:class:`KeyVersionError`), so history never mixes keys and ``seg rekey`` knows which key
+wrote each table.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from seglib.errors import SeglibError
 from seglib.frames import first_row
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,6 +30,15 @@ log = logging.getLogger(__name__)
 DEFAULT_TABLE_PROPERTIES: dict[str, str] = {
     "delta.enableChangeDataFeed": "true",
 }
+
+
+# The pseudonym key version (a ring label such as v2, never key material) whose HMAC produced a table's pseudonyms.
+KEY_VERSION_PROPERTY = "seglib.pseudonym.key_version"
+
+
+class KeyVersionError(SeglibError):
+    """A write would put pseudonyms of one key version into a table holding another's (or its sources disagree):
+    nothing was written; ``seg rekey`` brings the tables to one key first."""
 
 
 def is_path(location: str) -> bool:
@@ -81,6 +96,55 @@ class TableSpec:
     partition_by: Sequence[str] = ()
     properties: Mapping[str, str] = field(default_factory=dict)
     register_as: str | None = None  # catalog name to register a path table under
+    # A table holding pseudonyms records their key version (KEY_VERSION_PROPERTY): ``key_version`` when the writer
+    # minted them (ingest, under the ring's active key; rekey), else the version recorded on ``key_version_from``, the
+    # tables they were copied from (silver). Both unset: the table holds no pseudonyms, nothing is recorded or checked.
+    key_version: str | None = None
+    key_version_from: tuple[str, ...] = ()
+
+
+def recorded_key_version(spark: SparkSession, location: str) -> str | None:
+    """The pseudonym key version an existing table records (None: none recorded)."""
+    detail = first_row(spark.sql(f"DESCRIBE DETAIL {table_ref(location)}").select("properties"))
+    return (detail["properties"] or {}).get(KEY_VERSION_PROPERTY)
+
+
+def _inherited_key_version(spark: SparkSession, spec: TableSpec) -> str | None:
+    """The one key version the existing ``spec.key_version_from`` tables record (None: none records one)."""
+    found = {}
+    for source in spec.key_version_from:
+        if source != spec.location and table_exists(spark, source):
+            version = recorded_key_version(spark, source)
+            if version is not None:
+                found[source] = version
+    if len(set(found.values())) > 1:
+        at = ", ".join(f"{source} at {version}" for source, version in found.items())
+        raise KeyVersionError(
+            f"cannot write {spec.location}: the tables its pseudonyms come from record different key versions ({at}), "
+            "a rekey stopped half-way: run `seg rekey --from-version <the older version>` again (nothing was written)"
+        )
+    return next(iter(found.values()), None)
+
+
+def _key_stamp(spark: SparkSession, spec: TableSpec, exists: bool, incremental: bool) -> tuple[str | None, str | None]:
+    """(key version this write records, key version the table records now) for a table holding pseudonyms; (None,
+    None) for one without (or whose sources record no version yet: nothing to record or check).
+
+    An ``incremental`` write (append, replaceWhere, MERGE: rows already there stay) into a table recording another key
+    version is refused, nothing written: it would mix pseudonyms that do not join. A full overwrite replaces every row
+    and restamps. A table recording no version (written before versions were recorded) is taken over: the run that
+    mints pseudonyms (ingest) refuses beforehand when the ring holds old keys, see seglib.privacy.rekey.
+    """
+    version = spec.key_version or (_inherited_key_version(spark, spec) if spec.key_version_from else None)
+    if version is None or not exists:
+        return version, None
+    recorded = recorded_key_version(spark, spec.location)
+    if incremental and recorded not in (None, version):
+        raise KeyVersionError(
+            f"{spec.location} records pseudonym key {recorded} but this write's pseudonyms are under key {version}: "
+            f"run `seg rekey --from-version {recorded}` first (nothing was written)"
+        )
+    return version, recorded
 
 
 def write_table(
@@ -93,13 +157,18 @@ def write_table(
     """Write ``df`` as Delta at ``spec.location`` with seglib's properties and comments.
 
     ``replace_where`` atomically replaces only the rows matching the predicate (e.g. one snapshot) of an existing
-    table.
+    table. A table holding pseudonyms records their key version; an append or ``replace_where`` into a table recording
+    another one raises :class:`KeyVersionError` before writing (see :func:`_key_stamp`).
     """
     spark = df.sparkSession
     df = with_column_comments(df, spec.column_comments)
+    exists = table_exists(spark, spec.location)
+    key_version, _ = _key_stamp(spark, spec, exists, incremental=mode != "overwrite" or replace_where is not None)
     props = {**DEFAULT_TABLE_PROPERTIES, **spec.properties}
-    if not table_exists(spark, spec.location):
-        _create_table(df, spec, props, replace=mode != "append")
+    if key_version is not None:
+        props[KEY_VERSION_PROPERTY] = key_version
+    if not exists:
+        _create_table(df, spec, props, replace=mode != "append")  # the stamp is in the creating commit
         return
     writer = df.write.format("delta").mode(mode)
     if spec.partition_by:
@@ -112,6 +181,12 @@ def write_table(
         # New nullable columns (a newer seglib) join the table; earlier snapshots read them as null.
         writer = writer.option("mergeSchema", "true")
     writer.save(spec.location) if is_path(spec.location) else writer.saveAsTable(spec.location)
+    # Delta sets a table property of an existing table only in a commit of its own (writer options become properties
+    # when a table is created only; REPLACE TABLE AS SELECT would drop its other properties and its identity), so a
+    # changed stamp (a table taken over, an overwrite restamping) is an ALTER right after the data commit. Safe: the
+    # run lock keeps other seglib writers out, and a crash in between leaves the earlier stamp on new pseudonyms, which
+    # refuses the next incremental write until `seg rekey` runs, a no-op on them (they map to nothing) that restamps.
+    # Never before the write: new stamp on old pseudonyms would make rekey skip them.
     apply_metadata(spark, spec, props)
 
 
@@ -150,7 +225,7 @@ def apply_metadata(spark: SparkSession, spec: TableSpec, props: Mapping[str, str
     Each ALTER is a Delta commit, so unchanged metadata is skipped: repeated writes stay cheap.
     """
     ref = table_ref(spec.location)
-    wanted = {**(props or DEFAULT_TABLE_PROPERTIES), **spec.properties}
+    wanted = dict(props) if props is not None else {**DEFAULT_TABLE_PROPERTIES, **spec.properties}
     if spec.comment:
         wanted["comment"] = spec.comment
     detail = first_row(spark.sql(f"DESCRIBE DETAIL {ref}").select("description", "properties"))
@@ -195,12 +270,14 @@ def merge_upsert(
     ``update_condition`` (SQL over ``t``/``s``) limits which matches are updated, e.g. only newer rows;
     ``delete_condition`` deletes matched target rows instead (e.g. ``s.is_deleted``); ``delete_unmatched`` deletes
     the target rows the source does not hold (True: all of them; a SQL condition over ``t``: those that meet it),
-    so the table becomes the source (a snapshot) or a re-run rolls back what an earlier run added.
+    so the table becomes the source (a snapshot) or a re-run rolls back what an earlier run added. A table holding
+    pseudonyms recording another key version than the source's raises :class:`KeyVersionError`, nothing merged.
     """
     spark = source.sparkSession
     if not table_exists(spark, spec.location):
         write_table(source, spec, mode="overwrite")
         return
+    key_version, recorded = _key_stamp(spark, spec, exists=True, incremental=True)
     builder = delta_table(spark, spec.location).alias("t").merge(source.alias("s"), merge_condition(keys))
     if delete_condition:
         builder = builder.whenMatchedDelete(condition=delete_condition)
@@ -211,6 +288,9 @@ def merge_upsert(
         condition = None if delete_unmatched is True else delete_unmatched
         builder = builder.whenNotMatchedBySourceDelete(condition=condition)
     builder.execute()
+    if key_version is not None and key_version != recorded:  # a table taken over: see write_table on the ALTER
+        stamp = f"'{KEY_VERSION_PROPERTY}' = '{_sql_str(key_version)}'"
+        spark.sql(f"ALTER TABLE {table_ref(spec.location)} SET TBLPROPERTIES ({stamp})")
 
 
 def delete_where(spark: SparkSession, location: str, condition: str) -> None:

@@ -86,6 +86,12 @@ class TableDef:
     def erasable(self) -> bool:
         return self.owned and bool(self.columns_with(Role.SUBJECT, Role.SUBJECT_PAYLOAD))
 
+    @property
+    def holds_pseudonyms(self) -> bool:
+        """Owned with subject or pseudonym columns: re-keyed on rotation, and every write records the key version of
+        its pseudonyms (a ``subject_payload`` keeps the key of its time and is not re-keyed)."""
+        return self.owned and bool(self.columns_with(Role.SUBJECT, Role.PSEUDONYM))
+
     def conform(self, df: DataFrame, constants: Mapping[str, Column] | None = None) -> DataFrame:
         """``df`` as this table's rows: the declared columns in the declared order, each cast to its declared type,
         ``constants`` (column -> value for every row, e.g. the snapshot date or the run id) in place of the frame's
@@ -862,6 +868,12 @@ def tables_in(*layers: str) -> Iterator[TableDef]:
     return (t for t in REGISTRY.values() if t.layer in layers)
 
 
+def pseudonym_sources() -> tuple[TableDef, ...]:
+    """The tables pseudonyms are minted into (ingest writes silver under the ring's active key); every later table
+    copies its pseudonyms from them, so it records the key version they record."""
+    return tuple(t for t in tables_in("silver") if t.holds_pseudonyms)
+
+
 @dataclass(frozen=True)
 class Warehouse:
     """Where each declared table lives for one config: ``warehouse.path/<layer>/<name>``, raw inputs as configured."""
@@ -869,11 +881,14 @@ class Warehouse:
     root: str
     catalog_schema: str | None = None
     raw_overrides: dict[str, str] = field(default_factory=dict)
+    # Active key version of a run minting pseudonyms (ingest: the ring it loaded), recorded by the tables holding
+    # pseudonyms it writes; None: they record the version of the silver tables they copy their pseudonyms from.
+    key_version: str | None = None
 
     @classmethod
-    def of(cls, config: SeglibConfig) -> Warehouse:
+    def of(cls, config: SeglibConfig, key_version: str | None = None) -> Warehouse:
         explicit = {n: getattr(config.inputs, n) for n in RAW_INPUTS if getattr(config.inputs, n)}
-        return cls(config.warehouse.path.rstrip("/"), config.warehouse.catalog_schema, explicit)
+        return cls(config.warehouse.path.rstrip("/"), config.warehouse.catalog_schema, explicit, key_version)
 
     def location(self, t: TableDef | str) -> str:
         """Path/URI (or catalog name for a raw input configured as one) of a declared table."""
@@ -885,9 +900,12 @@ class Warehouse:
         return str(PurePosixPath(self.root) / t.layer / t.name)
 
     def spec(self, t: TableDef | str, column_comments: dict[str, str] | None = None, **properties: str) -> TableSpec:
-        """The write spec of a declared table: location, comments, partitioning, catalog registration."""
+        """The write spec of a declared table: location, comments, partitioning, catalog registration, and for a table
+        holding pseudonyms where their key version comes from (this warehouse's, else the pseudonym sources')."""
         t = t if isinstance(t, TableDef) else REGISTRY[t]
         register = f"{self.catalog_schema}.{t.name}" if self.catalog_schema and t.owned else None
+        minted = t.holds_pseudonyms and self.key_version is not None
+        copied = t.holds_pseudonyms and self.key_version is None
         return TableSpec(
             location=self.location(t),
             comment=t.comment,
@@ -895,6 +913,8 @@ class Warehouse:
             partition_by=t.partition_by,
             properties={**dict(t.properties), **properties},
             register_as=register,
+            key_version=self.key_version if minted else None,
+            key_version_from=tuple(self.location(s) for s in pseudonym_sources()) if copied else (),
         )
 
 

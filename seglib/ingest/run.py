@@ -53,6 +53,7 @@ from seglib.ingest.silver import (
 )
 from seglib.privacy.identity import build_identity_links
 from seglib.privacy.keys import load_key_ring
+from seglib.privacy.rekey import refuse_mixed_keys
 from seglib.tables import RAW_INPUTS, Warehouse, table
 
 log = logging.getLogger(__name__)
@@ -284,8 +285,9 @@ def run_ingest(
 ) -> IngestReport:
     """Ingest the raw tables (only what is new since the last successful run unless ``full_refresh``)."""
     started = time.perf_counter()
-    tables = Warehouse.of(config)
     key_ring = load_key_ring(config.privacy)
+    refuse_mixed_keys(spark, config, key_ring)  # a table at another key: refused before anything is written
+    tables = Warehouse.of(config, key_version=key_ring.active.version)  # silver records the key it is written under
     bookmarks = {} if full_refresh else load_bookmarks(spark, tables)
     batches = read_raw_batches(spark, config, bookmarks)
     validated = {name: validate_batch(config, batch, now) for name, batch in batches.items()}

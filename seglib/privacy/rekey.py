@@ -2,9 +2,11 @@
 
 Pseudonyms carry no key version (they stay compact 32-hex join keys); instead, after adding a new key first in the
 ring, this job builds an old -> new mapping from the raw identifiers and rewrites the pseudonym columns of every
-owned table. Each rewritten table records ``seglib.pseudonym.key_version`` as a table property; a table that
-already records the active version is left alone, so a rekey that stopped half-way can simply be run again.
-``seg rekey --from-version VERSION`` runs it under the warehouse run lock.
+owned table. Each rewritten table records ``seglib.pseudonym.key_version`` as a table property (as every write of
+a table holding pseudonyms does, see seglib.delta_io); a table that already records the active version is left alone,
+so a rekey that stopped half-way can simply be run again. ``seg rekey --from-version VERSION`` runs it under the
+warehouse run lock. :func:`refuse_mixed_keys` is the other side: ingest, about to mint pseudonyms under the active
+key, refuses while a table is still at another one.
 """
 
 from __future__ import annotations
@@ -17,9 +19,17 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from seglib.delta_io import TableSpec, delta_table, read_table, table_exists, write_table
+from seglib.delta_io import (
+    KEY_VERSION_PROPERTY,
+    KeyVersionError,
+    TableSpec,
+    read_table,
+    recorded_key_version,
+    table_exists,
+    write_table,
+)
 from seglib.errors import SeglibError
-from seglib.privacy.erasure import existing_owned_tables
+from seglib.privacy.erasure import existing_owned_tables, owned_tables
 from seglib.privacy.keys import KeyRing, PseudonymKey, load_key_ring
 from seglib.privacy.pseudonymize import pseudonym_with_key
 from seglib.tables import RAW_INPUTS, REGISTRY, Role, Warehouse, raw_input
@@ -30,8 +40,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from seglib.config import SeglibConfig
 
 log = logging.getLogger(__name__)
-
-KEY_VERSION_PROPERTY = "seglib.pseudonym.key_version"
 
 
 class RekeyError(SeglibError):
@@ -123,9 +131,28 @@ def rekey_frame(df: DataFrame, mapping: DataFrame, columns: list[str]) -> DataFr
     return df
 
 
-def _recorded_version(spark: SparkSession, location: str) -> str | None:
-    properties = delta_table(spark, location).detail().select("properties").first()["properties"] or {}
-    return properties.get(KEY_VERSION_PROPERTY)
+def refuse_mixed_keys(spark: SparkSession, config: SeglibConfig, ring: KeyRing) -> None:
+    """Before a run mints pseudonyms under ``ring.active`` (ingest), :class:`KeyVersionError` if an existing owned
+    table holding pseudonyms records another key version, or records none while the ring holds old keys (which key
+    wrote it cannot be told): new pseudonyms would not join it. Checked before anything is written, whatever the
+    mode: a full refresh rewrites silver, not the history downstream. With one key, an unrecorded table is taken to
+    be at it (written before versions were recorded) and is stamped by its next write."""
+    active, several = ring.active.version, len(ring.keys) > 1
+    behind = {}
+    for name, location in owned_tables(config).items():
+        if REGISTRY[name].holds_pseudonyms and table_exists(spark, location):
+            recorded = recorded_key_version(spark, location)
+            if recorded != active and (recorded is not None or several):
+                behind[name] = recorded
+    if not behind:
+        return
+    at = ", ".join(f"{name} at {version or 'unrecorded'}" for name, version in behind.items())
+    old = sorted({v for v in behind.values() if v is not None}) or list(ring.versions[1:])
+    rekey = f"--from-version {old[0]}" if len(old) == 1 else f"--from-version V for each V of {', '.join(old)}"
+    raise KeyVersionError(
+        f"the active pseudonym key is {active} but owned tables are at other keys ({at}): run `seg rekey {rekey}` "
+        "first, so new pseudonyms join their history (nothing was written)"
+    )
 
 
 def rekey_owned_tables(
@@ -153,7 +180,7 @@ def rekey_owned_tables(
         columns = tuple(f.name for f in schema.fields if f.name in declared and isinstance(f.dataType, T.StringType))
         if not columns:
             continue
-        before = _recorded_version(spark, location)
+        before = recorded_key_version(spark, location)
         left = ""
         if before == new.version:
             left = f"already at the active key {new.version}"
@@ -196,7 +223,7 @@ def rekey_owned_tables(
         location = Warehouse.of(config).location(entry.table)
         table = read_table(spark, location)
         rekeyed = rekey_frame(table, mapping, list(entry.columns)).select(*table.columns)
-        spec = TableSpec(location=location, properties={KEY_VERSION_PROPERTY: new.version})
+        spec = TableSpec(location=location, key_version=new.version)  # an overwrite: restamps, nothing checked
         write_table(rekeyed, spec, mode="overwrite")
         rows = read_table(spark, location).count()
         done.append(TableRekey(entry.table, entry.columns, entry.before, new.version, rows))
@@ -220,3 +247,18 @@ def render_rekey(report: RekeyReport) -> str:
         else:
             lines.append(f"{t.table:<34} {t.rows:>10}  {before + ' -> ' + str(t.after):<22} {', '.join(t.columns)}")
     return "\n".join(lines)
+
+
+__all__ = [
+    "KEY_VERSION_PROPERTY",  # defined in seglib.delta_io, which stamps it on every write
+    "RekeyError",
+    "RekeyReport",
+    "TableRekey",
+    "raw_identifiers",
+    "refuse_mixed_keys",
+    "rekey_frame",
+    "rekey_mapping",
+    "rekey_owned_tables",
+    "render_rekey",
+    "rotation_keys",
+]

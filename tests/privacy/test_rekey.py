@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
 import pytest
 from chispa import assert_df_equality
 
 from seglib.cli import main
 from seglib.config import SeglibConfig
-from seglib.delta_io import TableSpec, delta_table, read_table, write_table
+from seglib.delta_io import KeyVersionError, TableSpec, delta_table, read_table, write_table
+from seglib.privacy.keys import parse_key_ring
 from seglib.privacy.pseudonymize import pseudonym_py
 from seglib.privacy.rekey import KEY_VERSION_PROPERTY, RekeyError, rekey_owned_tables, rotation_keys
 from seglib.run_lock import acquire, release
-from seglib.tables import Warehouse
+from seglib.tables import Warehouse, pseudonym_sources
 
 from .conftest import KEY_V1, KEY_V2
 
@@ -124,3 +128,73 @@ def test_seg_rekey_refuses_while_another_run_holds_the_warehouse_lock(
         pseudonym_py(c, rotated_ring.get("v1")) for c in ("C1", "C2")
     }  # nothing re-keyed
     assert _recorded(spark, orders) is None
+
+
+# ---------------------------------------------------------------- tables written by the pipeline record their key
+
+KEY_V3 = "33" * 32
+RING_V3 = f"v3:{KEY_V3},{RING}"  # a second rotation: two old keys in the ring
+NOW = datetime(2026, 3, 1, 12, 0, 0)
+RAW_ORDERS = (
+    "order_id string, customer_id string, order_ts timestamp, amount decimal(18,2), currency string, "
+    "status string, items int, product_category string"
+)
+
+
+def test_after_a_second_rotation_tables_written_by_the_pipeline_are_re_keyed_and_ingest_waits_for_it(
+    spark, tmp_path, capsys, monkeypatch
+):
+    from seglib.ingest import run_ingest
+
+    ring = parse_key_ring(RING_V3)
+    v2, v3 = ring.get("v2"), ring.active
+    cfg = SeglibConfig.model_validate(
+        {
+            "warehouse": {"path": str(tmp_path / "wh")},
+            "ingest": {"optional_inputs": ["raw_events", "raw_crm_customers", "raw_consents", "raw_texts"]},
+        }
+    )
+    wh = Warehouse.of(cfg)
+    raw = [("O1", "C1", NOW - timedelta(days=3), Decimal("5.00"), "EUR", "completed", 1, "shoes")]
+    write_table(spark.createDataFrame(raw, RAW_ORDERS), TableSpec(wh.location("raw/raw_orders")))
+    orders, scores = wh.location("silver/orders"), wh.location("models/propensity_scores")
+
+    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", RING)  # after the first rotation: v2 active, v1 kept
+    run_ingest(spark, cfg, run_id="r1", now=NOW)
+    assert [(r.order_id, r.subject_id) for r in read_table(spark, orders).collect()] == [
+        (pseudonym_py("O1", v2), pseudonym_py("C1", v2))
+    ]
+    # A later stage copies the silver pseudonyms (it never loads the key): its table records silver's version.
+    score = spark.createDataFrame(
+        [(pseudonym_py("C1", v2), date(2026, 3, 1), "purchase_30d", 0.5)],
+        "subject_id string, snapshot_date date, target string, score double",
+    )
+    write_table(score, wh.spec("models/propensity_scores"), replace_where="snapshot_date = DATE'2026-03-01'")
+    assert {_recorded(spark, wh.location(t.qualified_name)) for t in pseudonym_sources()} == {"v2"}
+    assert _recorded(spark, scores) == "v2"
+
+    monkeypatch.setenv("SEGLIB_PSEUDONYM_KEY", RING_V3)  # the second rotation, before the rekey
+    committed = delta_table(spark, orders).history(1).first().version
+    assert main(["ingest", *_args(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    last = err.splitlines()[-1]  # MLflow logs its store set-up above seglib's one line
+    assert last.startswith("seg ingest: the active pseudonym key is v3 but owned tables are at other keys ("), last
+    assert "silver/orders at v2" in last, last
+    assert last.endswith("run `seg rekey --from-version v2` first, so new pseudonyms join their history (nothing was "
+                         "written)"), last  # fmt: skip
+    assert "Traceback" not in err
+    assert delta_table(spark, orders).history(1).first().version == committed  # nothing written
+    with pytest.raises(KeyVersionError):  # the same refusal in process
+        run_ingest(spark, cfg, run_id="r2", now=NOW)
+
+    assert main(["rekey", "--from-version", "v2", *_args(tmp_path)]) == 0
+    assert "re-keyed 8 of 8 tables" in capsys.readouterr().out  # the 7 silver tables and propensity_scores
+    assert [(r.order_id, r.subject_id) for r in read_table(spark, orders).collect()] == [
+        (pseudonym_py("O1", v3), pseudonym_py("C1", v3))
+    ]
+    assert read_table(spark, scores).first().subject_id == pseudonym_py("C1", v3)
+    assert {_recorded(spark, orders), _recorded(spark, scores)} == {"v3"}
+
+    run_ingest(spark, cfg, run_id="r3", now=NOW)  # incremental MERGEs under v3 into tables recording v3
+    assert _recorded(spark, orders) == "v3"
+    assert read_table(spark, orders).count() == 1
