@@ -309,11 +309,13 @@ def _report(cfg: SeglibConfig, cmd: str, result) -> int:
 def _forget(spark, cfg: SeglibConfig, ctx, args: argparse.Namespace) -> int:
     from seglib.delta_io import read_table, table_exists
     from seglib.privacy.erasure import existing_owned_tables, forget
+    from seglib.privacy.keys import load_key_ring
     from seglib.run_lock import warehouse_lock
 
     if not args.subject and not args.requests_table:
         print("seg forget: give --subject ID (repeatable) or --requests-table TABLE", file=sys.stderr)
         return 2
+    load_key_ring(cfg.privacy)  # no key, no pseudonym to erase: said first, before any table is looked at
     subjects = args.subject
     if args.requests_table:
         if not table_exists(spark, args.requests_table):
