@@ -362,7 +362,7 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
             if best.stability is None:
                 best.stability = self._stability(sample, chosen, grid_col)
             if space.reduced:
-                final = self._fit_in_full_space(data, sample, best_fits[chosen][0], chosen)
+                final = self._fit_in_full_space(data, rows, sample, best_fits[chosen][0], chosen)
                 # The published model's own silhouette, in the space it assigns in (the grid's are in the reduced one).
                 space.final_silhouette = self._silhouette(
                     final.transform(base), self.getPredictionCol(), sample_rows, self.getFeaturesCol()
@@ -391,16 +391,16 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
             final = grid_fit
             log.info("k=%d fitted on all %d rows in the grid (seed %d)", chosen, rows, best.seed)
         elif final is None:
-            final = self._refit(data, chosen)
+            final = self._refit(data, rows, chosen)
         model = SegmentSelectorModel(final, summary)
         return self._copyValues(model)
 
-    def _refit(self, data: DataFrame, k: int) -> Model:
+    def _refit(self, data: DataFrame, rows: int, k: int) -> Model:
         """The best of ``seedsPerK`` fits of ``k`` on all rows, in the full space."""
         with ThreadPoolExecutor(max_workers=self.getOrDefault(self.parallelism)) as pool:
             fits = self._best_fits(pool, data, [k], self.getPredictionCol(), self.getProbabilityCol())
         final, seed, _ = fits[k]
-        log.info("fitted k=%d on %d rows in the full space (seed %d)", k, data.count(), seed)
+        log.info("fitted k=%d on %d rows in the full space (seed %d)", k, rows, seed)
         return final
 
     def _selection_space(self, sample: DataFrame) -> tuple[DataFrame, _SelectionSpace]:
@@ -430,11 +430,11 @@ class SegmentSelector(Estimator, _SelectorParams, MLReadable, MLWritable):
         pca = PCA(k=kept, inputCol=features, outputCol=SELECTION_SPACE_COL).fit(sample)
         return pca.transform(sample).cache(), _SelectionSpace(description, reduced=True)
 
-    def _fit_in_full_space(self, data: DataFrame, sample: DataFrame, grid_model: Model, k: int) -> Model:
+    def _fit_in_full_space(self, data: DataFrame, rows: int, sample: DataFrame, grid_model: Model, k: int) -> Model:
         """The chosen k in the full space: k-means refines the chosen partition (Lloyd's iterations from its means
         on all rows); the other algorithms are refitted with k."""
         if self.getAlgorithm() != "kmeans":
-            return self._refit(data, k)
+            return self._refit(data, rows, k)
         labelled = grid_model.transform(sample)
         start = partition_means(labelled, self.getFeaturesCol(), "_grid_cluster", k)
         centres, cost, iterations = lloyd(data, self.getFeaturesCol(), start, self.getMaxIter())
