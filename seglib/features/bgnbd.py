@@ -106,15 +106,21 @@ def btyd_summary(orders: DataFrame, cutoff: date, period: str) -> DataFrame:
         .groupBy("subject_id", "_first", "_k")
         .agg(F.sum("_value").alias("_period_value"), F.count("*").alias("_orders"))
     )
-    repeat_value = F.when((F.col("_k") > 0) & (F.col("_period_value") > 0), F.col("_period_value").cast("double"))
+    # Decimal arithmetic, cast to double at the end: a double sum depends on the order the rows arrive in (a
+    # subject's periods arrive in shuffle order, which follows the pseudonyms), and one differing last bit reordered
+    # every model's training rows (seglib.modeling.row_order) under another key.
+    repeat_value = F.when((F.col("_k") > 0) & (F.col("_period_value") > 0), F.col("_period_value"))
+    n_repeat = F.count(repeat_value)
     return (
         periods.groupBy("subject_id", "_first")
         .agg(
             (F.count("*") - 1).cast("int").alias("frequency"),
             F.max("_k").cast("int").alias("recency"),
-            F.avg(repeat_value).alias("monetary_value"),
-            F.count(repeat_value).cast("int").alias("monetary_periods"),
-            (F.var_pop(repeat_value) * F.count(repeat_value)).alias("monetary_ss"),
+            F.avg(repeat_value).cast("double").alias("monetary_value"),
+            n_repeat.cast("int").alias("monetary_periods"),
+            (F.sum(repeat_value * repeat_value) - F.sum(repeat_value) * F.sum(repeat_value) / n_repeat)
+            .cast("double")
+            .alias("monetary_ss"),
             F.sum("_orders").alias("n_orders"),
         )
         .withColumn("T", F.floor((F.lit(as_of_epoch_day(cutoff)) - F.col("_first")) / F.lit(days)).cast("int"))
@@ -152,7 +158,9 @@ def collect_bounded(aggregated: DataFrame, max_rows: int, what: str) -> pd.DataF
             f"{what}: more than clv.max_summary_rows = {max_rows} distinct rows to fit on the driver; use "
             "clv.period: week (fewer distinct triples) or raise clv.max_summary_rows"
         )
-    return out
+    # Sorted: groups arrive in shuffle order, and the likelihood's floating-point sum (so the fitted parameters'
+    # last bits, so every BTYD feature) must not depend on it.
+    return out.sort_values(list(out.columns), kind="mergesort", ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------------------- likelihoods

@@ -101,6 +101,21 @@ def test_summary_counts_purchase_periods_before_the_cutoff(spark):
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_spend_summary_is_exact_whatever_order_the_periods_arrive_in(spark):
+    """A double sum depends on the order of its terms ((0.1 + 0.2) + 0.3 != 0.1 + (0.2 + 0.3)), and the order of a
+    subject's periods follows the shuffle, i.e. the pseudonyms: the mean and the squared deviations are exact."""
+    rows = [
+        ("s", "2024-01-01 00:00:00", "completed", "5.00"),  # the first period: not a repeat value
+        ("s", "2024-01-02 00:00:00", "completed", "0.10"),
+        ("s", "2024-01-03 00:00:00", "completed", "0.20"),
+        ("s", "2024-01-04 00:00:00", "completed", "0.30"),
+    ]
+    for order in itertools.permutations(rows[1:]):
+        orders = _orders(spark, [rows[0], *order]).repartition(3)
+        out = C.btyd_summary(orders, CUTOFF, "day").select("monetary_value", "monetary_ss").collect()
+        assert [tuple(r) for r in out] == [(0.2, 0.02)]
+
+
 def test_aggregation_keeps_the_weights_within_the_bound(spark):
     rows = [
         ("s1", 0, 0, 5, None, 0, None),
@@ -111,8 +126,10 @@ def test_aggregation_keeps_the_weights_within_the_bound(spark):
         ("s6", 1, 3, 3, None, 0, None),
     ]
     summary = spark.createDataFrame(rows, SUMMARY_SCHEMA)
-    agg = C.collect_bounded(C.aggregate_summary(summary), 10, "test").sort_values(["frequency", "T"])
+    agg = C.collect_bounded(C.aggregate_summary(summary), 10, "test")  # sorted: the fit's sums see one order
     assert agg[["frequency", "recency", "T", "weight"]].values.tolist() == [[0, 0, 5, 2], [1, 3, 3, 1], [2, 4, 5, 3]]
+    reversed_input = C.collect_bounded(C.aggregate_summary(spark.createDataFrame(rows[::-1], SUMMARY_SCHEMA)), 10, "t")
+    pd.testing.assert_frame_equal(agg, reversed_input)
     money = C.aggregate_monetary(summary).collect()
     assert sorted((r.frequency, r.monetary_value, r.weight, r.ss) for r in money) == [
         (1, 12.0, 1, 0.0),
