@@ -102,7 +102,11 @@ class PropensityConfig(StrictModel):
     features: list[str] = Field(default_factory=lambda: list(DEFAULT_PROPENSITY_FEATURES))
     grid: GbtGrid = Field(default_factory=GbtGrid)
     num_folds: int = Field(3, ge=2)
-    parallelism: int = Field(2, ge=1, description="CrossValidator fits at a time (the machine's cores).")
+    parallelism: int = Field(
+        2,
+        ge=1,
+        description="Targets trained at a time, and CrossValidator fits at a time within each (the machine's cores).",
+    )
     seed: int = 13
     class_weights: Literal["balanced", "none"] = Field(
         "balanced", description="balanced: each class weighs half of the training set (rare positives count more)."

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from functools import reduce
+from typing import TYPE_CHECKING
 
+from pyspark import inheritable_thread_target
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -16,6 +19,10 @@ from seglib.errors import RequiredFamilyError
 from seglib.run_types import FamilyCheck, ModelRegistration, PropensityTargetResult, RunContext
 from seglib.stages.inputs import read_features, read_silver
 from seglib.tables import Warehouse, propensity_family, table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from seglib.config.propensity import TargetConfig
+    from seglib.modeling.propensity import PropensityError, TargetFit
 
 log = logging.getLogger(__name__)
 
@@ -62,29 +69,31 @@ def stage_propensity(
     features = CutoffFeatures(cfg, read_silver(spark, cfg) if train else {})
     snapshot = read_features(spark, cfg, ctx.as_of) if score else None
     results = []
-    leakage_checked = not cfg.propensity.check_leakage
+    checked: dict[str, FamilyCheck | None] = {}
     for name, target in cfg.propensity.targets.items():
-        if not target.enabled:
-            continue
+        if target.enabled:
+            check = (checks or {}).get(propensity_family(name))
+            checked[name] = check if check is not None and check.status != "ok" else None
+    trainable = {n: cfg.propensity.targets[n] for n, s in checked.items() if s is None} if train else {}
+    fits = _train_targets(cfg, ctx, trainable, features)
+    for name, skipped in checked.items():
+        target = cfg.propensity.targets[name]
         model_name = propensity_model_name(cfg, name)
         registered: ModelRegistration | None = None
         kind = None
         holdout: dict[str, float] = {}
-        check = (checks or {}).get(propensity_family(name))
-        skipped = check if check is not None and check.status != "ok" else None
         if skipped is not None and skipped.status == "not_applicable":
             results.append(PropensityTargetResult(name, model_name, None, None, None, None, {}, {}, {}, skipped))
             continue
-        if train and skipped is None:
-            try:
-                registered, kind, holdout = _train_target(cfg, ctx, name, target, model_name, features,
-                                                          leakage_checked)  # fmt: skip
-            except P.PropensityError as e:
+        if name in fits:
+            fit = fits[name]
+            if isinstance(fit, P.PropensityError):
                 if target.required:
-                    raise RequiredFamilyError(f"propensity {name} is required: {e}") from e
-                skipped = FamilyCheck(propensity_family(name), "skipped", f"{name}: {e}")
-                log.warning("propensity %s: training skipped: %s", name, e)
-            leakage_checked = True
+                    raise RequiredFamilyError(f"propensity {name} is required: {fit}") from fit
+                skipped = FamilyCheck(propensity_family(name), "skipped", f"{name}: {fit}")
+                log.warning("propensity %s: training skipped: %s", name, fit)
+            else:
+                registered, kind, holdout = fit
         trained = registered.model_version if registered else None
         alias = registered.alias if registered else None
         tiers: dict[str, float] = {}
@@ -152,36 +161,61 @@ def _score_target(
     return tiers, sizes
 
 
-def _train_target(
-    cfg: SeglibConfig,
-    ctx: RunContext,
-    name: str,
-    target,
-    model_name: str,
-    features: CutoffFeatures,
-    leakage_checked: bool,
-) -> tuple[ModelRegistration, str, dict[str, float]]:
-    """Label the target's cut-offs, fit, judge on the holdout, log and register: (the registration, the model kind,
-    the holdout metrics). The leakage check runs first, once per run (every target reads the same feature builds)."""
+def _train_targets(
+    cfg: SeglibConfig, ctx: RunContext, targets: Mapping[str, TargetConfig], features: CutoffFeatures
+) -> dict[str, tuple[ModelRegistration, str, dict[str, float]] | PropensityError]:
+    """Target -> (the registration, the model kind, the holdout metrics), or the PropensityError its training raised.
+
+    The leakage check runs first, once per run (every target reads the same feature builds), then each target's
+    cut-offs are labelled. The fits run at once, ``propensity.parallelism`` targets at a time: on small training sets
+    a fit is a long chain of short Spark jobs (each boosting iteration, each fold) whose per-job latency leaves the
+    cores idle, so the targets' jobs fill each other's gaps. Each fit reads its
+    own rows in their canonical order with its own seed, so running them together changes no model. MLflow logging
+    and registration stay in the caller's thread, in target order (the active run is per thread; versions are
+    numbered as before)."""
     from seglib.modeling import propensity as P
-    from seglib.tracking import log_propensity
+    from seglib.tracking import log_propensity, propensity_model_name
 
     pcfg = cfg.propensity
-    cutoffs = P.cutoffs_for(ctx.as_of, target, pcfg)
     columns = list(pcfg.features)
-    if not leakage_checked:
-        latest = cutoffs.training[-1]
-        P.check_no_leakage(features.build, features.silver, latest, columns, features(latest))
     plans = cfg.features.demographics.plan_order
-    frames = [
-        P.labelled_snapshot(features(c), target, pcfg, features.silver, c, columns, plans)
-        for c in (*cutoffs.training, cutoffs.holdout)
-    ]
-    train_set = reduce(DataFrame.unionByName, frames[:-1])
-    holdout_set = frames[-1].persist()
-    try:
-        fit = P.fit_target(name, train_set, holdout_set, cutoffs, pcfg)
-    finally:
-        holdout_set.unpersist()
-    registered = log_propensity(cfg, ctx, fit, model_name)
-    return registered, fit.model_kind, {**fit.gbt.flat("gbt_"), **fit.baseline.flat("baseline_")}
+    out: dict[str, tuple[ModelRegistration, str, dict[str, float]] | PropensityError] = {}
+    prepared: dict[str, tuple[P.Cutoffs, DataFrame, DataFrame]] = {}
+    leakage_checked = not pcfg.check_leakage
+    for name, target in targets.items():
+        cutoffs = P.cutoffs_for(ctx.as_of, target, pcfg)
+        if not leakage_checked:
+            latest = cutoffs.training[-1]
+            P.check_no_leakage(features.build, features.silver, latest, columns, features(latest))
+            leakage_checked = True
+        try:
+            frames = [
+                P.labelled_snapshot(features(c), target, pcfg, features.silver, c, columns, plans)
+                for c in (*cutoffs.training, cutoffs.holdout)
+            ]
+        except P.PropensityError as e:
+            out[name] = e
+            continue
+        prepared[name] = cutoffs, reduce(DataFrame.unionByName, frames[:-1]), frames[-1]
+
+    def fit(name: str) -> TargetFit:
+        cutoffs, train_set, holdout = prepared[name]
+        holdout_set = holdout.persist()
+        try:
+            return P.fit_target(name, train_set, holdout_set, cutoffs, pcfg)
+        finally:
+            holdout_set.unpersist()
+
+    if not prepared:
+        return out
+    with ThreadPoolExecutor(max_workers=min(pcfg.parallelism, len(prepared))) as pool:
+        futures = {name: pool.submit(inheritable_thread_target(fit), name) for name in prepared}
+        for name, future in futures.items():  # in target order (a labelling error is already in ``out``)
+            try:
+                done = future.result()
+            except P.PropensityError as e:
+                out[name] = e
+                continue
+            registered = log_propensity(cfg, ctx, done, propensity_model_name(cfg, name))
+            out[name] = registered, done.model_kind, {**done.gbt.flat("gbt_"), **done.baseline.flat("baseline_")}
+    return out
