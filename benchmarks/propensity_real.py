@@ -175,7 +175,8 @@ def compare(
     top = ", ".join(f"{k} {v:.3f}" for k, v in list(published.importances.items())[:6])
     notes = [
         f"fit_target: {published.training_rows:,} training rows ({published.training_positives:,} positives), "
-        f"best GBT setting {published.best_params}, CV ROC-AUC {[round(x, 3) for x in published.cv_roc_auc]}, "
+        f"best GBT setting {published.best_params}, {published.validation} ROC-AUC "
+        f"{[round(x, 3) for x in published.validation_roc_auc]}, "
         f"{seconds:.0f} s; ranking metrics on the raw probability, Brier on the published score",
         f"GBT feature importances (top 6): {top}",
         f"dropped features (all null or constant on this data): {sorted(published.dropped_features)}",

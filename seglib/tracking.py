@@ -336,7 +336,8 @@ def log_propensity(cfg: SeglibConfig, ctx: RunContext, fit, model_name: str) -> 
     )
     mlflow.log_dict(
         {
-            "cv_roc_auc": fit.cv_roc_auc,
+            "validation": fit.validation,
+            "validation_roc_auc": fit.validation_roc_auc,
             "feature_importances": fit.importances,
             "dropped_features": fit.dropped_features,
             "calibration_gbt": fit.gbt.calibration,

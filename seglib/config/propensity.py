@@ -65,7 +65,8 @@ class TargetConfig(StrictModel):
 
 
 class GbtGrid(StrictModel):
-    """CrossValidator grid of the GBT (every combination is fitted num_folds times)."""
+    """The GBT's grid: each combination is fitted once on the training cut-offs before the latest and judged on
+    the latest (with one training cut-off: num_folds-fold cross-validation); a one-combination grid is just fitted."""
 
     max_depth: list[int] = Field(default_factory=lambda: [3, 5])
     max_iter: list[int] = Field(default_factory=lambda: [20])
@@ -101,11 +102,13 @@ class PropensityConfig(StrictModel):
     snapshot_step_days: int = Field(30, ge=1, description="Days between consecutive training cut-offs.")
     features: list[str] = Field(default_factory=lambda: list(DEFAULT_PROPENSITY_FEATURES))
     grid: GbtGrid = Field(default_factory=GbtGrid)
-    num_folds: int = Field(3, ge=2)
+    num_folds: int = Field(
+        3, ge=2, description="Folds of the cross-validation that chooses the grid setting with one training cut-off."
+    )
     parallelism: int = Field(
         2,
         ge=1,
-        description="Targets trained at a time, and CrossValidator fits at a time within each (the machine's cores).",
+        description="Targets trained at a time, and grid settings fitted at a time within each (the machine's cores).",
     )
     seed: int = 13
     class_weights: Literal["balanced", "none"] = Field(

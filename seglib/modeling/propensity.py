@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import reduce
+from multiprocessing.pool import ThreadPool
 from typing import Any, cast
 
 from pyspark.ml import Pipeline, PipelineModel
@@ -316,17 +317,25 @@ def scored(model: PipelineModel, df: DataFrame) -> DataFrame:
     return out.withColumn(SCORE, F.col(CALIBRATED) if CALIBRATED in out.columns else F.col(RAW_SCORE))
 
 
+def _latest_cutoff(train: DataFrame) -> date:
+    return first_row(train.agg(F.max("snapshot_date")))[0]
+
+
+def isotonic_on(model: PipelineModel, validation: DataFrame) -> IsotonicRegressionModel:
+    """An isotonic map from ``model``'s probability to the rate observed on ``validation``, unweighted (the class
+    weights inflate the positives' probabilities; the map brings them back to rates)."""
+    isotonic = IsotonicRegression(featuresCol="probability", featureIndex=1, labelCol=LABEL, predictionCol=CALIBRATED)
+    return isotonic.fit(model.transform(validation))
+
+
 def fit_calibrator(estimator: Pipeline, params: dict, train: DataFrame) -> IsotonicRegressionModel | None:
-    """An isotonic map from the GBT's probability to the observed rate, learnt out of time: ``estimator`` (with
-    ``params``) refitted on the training cut-offs before the latest one, scored on the latest one, unweighted (the
-    class weights inflate the positives' probabilities; the map brings them back to rates). None with one cut-off."""
-    latest = first_row(train.agg(F.max("snapshot_date")))[0]
+    """The isotonic map learnt out of time: ``estimator`` (with ``params``) refitted on the training cut-offs before
+    the latest one, scored on the latest one. None with one cut-off."""
+    latest = _latest_cutoff(train)
     earlier = train.where(F.col("snapshot_date") < F.lit(latest))
     if earlier.isEmpty():
         return None
-    model = estimator.fit(earlier, params)
-    isotonic = IsotonicRegression(featuresCol="probability", featureIndex=1, labelCol=LABEL, predictionCol=CALIBRATED)
-    return isotonic.fit(model.transform(train.where(F.col("snapshot_date") == F.lit(latest))))
+    return isotonic_on(estimator.fit(earlier, params), train.where(F.col("snapshot_date") == F.lit(latest)))
 
 
 @dataclass
@@ -405,7 +414,8 @@ class TargetFit:
     gbt: HoldoutMetrics
     baseline: HoldoutMetrics
     best_params: dict[str, float]
-    cv_roc_auc: list[float]
+    validation: str  # how the grid setting was chosen: Selection.method
+    validation_roc_auc: list[float]  # per grid setting
     calibrated: bool  # the GBT ends with the isotonic calibrator (it lowered the holdout Brier score)
     uncalibrated_brier: float
     importances: dict[str, float]
@@ -437,28 +447,74 @@ def _check_positives(df: DataFrame, what: str, cfg: PropensityConfig) -> tuple[i
     return rows, positives
 
 
-# A cross-validation fold's Imputer has no surrogate for a column with no value in the fold's training part: a column
-# with fewer known values than this is dropped (with n values, the chance that one fold misses all of them is
-# num_folds^(1-n): 2e-6 for 2 folds and 20 values).
+# The Imputer of a model fitted on part of the training rows (a cross-validation fold, or the cut-offs before the
+# latest one) has no surrogate for a column with no value in that part: a column with fewer known values than this
+# there is dropped (with n values, the chance that one of 2 folds misses all of them is 2^(1-n): 2e-6 for 20).
 MIN_KNOWN_VALUES = 20
 
 
-def _too_sparse_for_folds(df: DataFrame, columns: list[str], folds: int) -> dict[str, str]:
-    """Feature -> reason, for the columns with fewer than MIN_KNOWN_VALUES non-null values (one aggregation)."""
+def _too_sparse(df: DataFrame, columns: list[str], where: str) -> dict[str, str]:
+    """Feature -> reason, for the columns with fewer than MIN_KNOWN_VALUES non-null values in ``df`` (one
+    aggregation); ``where`` names the rows in the reason."""
     if not columns:
         return {}
     row = first_row(
         df.agg(*[F.count(F.nanvl(F.col(c).cast("double"), F.lit(None).cast("double"))).alias(c) for c in columns])
     )
-    return {
-        c: f"{row[c]} known values: too few for {folds}-fold cross-validation"
-        for c in columns
-        if row[c] < MIN_KNOWN_VALUES
-    }
+    return {c: f"{row[c]} known values {where}" for c in columns if row[c] < MIN_KNOWN_VALUES}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The grid setting chosen for the GBT and how: ``method`` is out_of_time (fitted on the training cut-offs
+    before the latest, judged on the latest), cross_validation (one training cut-off: k folds of its rows) or
+    single_setting (a one-setting grid: nothing to choose)."""
+
+    index: int
+    method: str
+    roc_auc: list[float]  # per grid setting, on the validation rows (empty for single_setting)
+    earlier_model: PipelineModel | None = None  # out_of_time: the chosen setting fitted before the latest cut-off
+    validation: DataFrame | None = None  # out_of_time: the latest training cut-off's rows
+
+
+def select_setting(pipeline: Pipeline, grid: list, train: DataFrame, cfg: PropensityConfig) -> Selection:
+    """Choose the GBT's grid setting. Out of time when there are two training cut-offs or more: a subject appears at
+    every cut-off with nearly the same features, so random folds put the same subjects on both sides and reward
+    trees that remember them; the latest cut-off judged by fits on the earlier ones is the deployment's situation
+    (trained on the past, scored on what follows), and costs one fit per setting instead of ``num_folds``."""
+    if len(grid) == 1:
+        return Selection(0, "single_setting", [])
+    evaluator = BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="rawPrediction")
+    latest = _latest_cutoff(train)
+    earlier = train.where(F.col("snapshot_date") < F.lit(latest))
+    if earlier.isEmpty():
+        cv = CrossValidator(
+            estimator=pipeline,
+            estimatorParamMaps=grid,
+            evaluator=evaluator,
+            numFolds=cfg.num_folds,
+            parallelism=cfg.parallelism,
+            seed=cfg.seed,
+        )
+        metrics = [float(m) for m in cv.fit(train).avgMetrics]
+        return Selection(max(range(len(grid)), key=metrics.__getitem__), "cross_validation", metrics)
+    validation = train.where(F.col("snapshot_date") == F.lit(latest))
+    fits = pipeline.fitMultiple(earlier, grid)  # thread-safe: each next() fits one setting
+
+    def fit_and_judge(_: int) -> tuple[int, PipelineModel, float]:
+        index, model = next(fits)
+        return index, model, evaluator.evaluate(model.transform(validation))
+
+    with ThreadPool(min(cfg.parallelism, len(grid))) as pool:
+        judged = sorted(pool.map(fit_and_judge, range(len(grid))))
+    metrics = [auc for _, _, auc in judged]
+    best = max(range(len(grid)), key=metrics.__getitem__)  # the first of equals: the grid's order decides ties
+    return Selection(best, "out_of_time", metrics, judged[best][1], validation)
 
 
 def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs, cfg: PropensityConfig) -> TargetFit:
-    """Cross-validated GBT and a logistic baseline on ``train``, both judged on ``holdout`` (later in time)."""
+    """The GBT (grid setting chosen by :func:`select_setting`) and a logistic baseline on ``train``, both judged on
+    ``holdout`` (later in time)."""
     # Cached first: the checks, the feature inspection and every fit read the labelled rows, whose labels are joins
     # over silver. One partition per core: the boosting iterations run a few jobs each, and on small training sets
     # the tasks of many tiny partitions (a union of several snapshots' frames) cost more than their rows. In a fixed
@@ -470,7 +526,11 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
     rows, positives = _check_positives(cached, f"{name} training set ({len(cutoffs.training)} cut-offs)", cfg)
     _check_positives(holdout, f"{name} holdout ({cutoffs.holdout})", cfg)
     usable, dropped = inspect_features(cached, cfg.features, [])
-    dropped |= _too_sparse_for_folds(cached, usable.numeric, cfg.num_folds)
+    if len(cutoffs.training) > 1:  # the selection or the calibrator fits on the cut-offs before the latest
+        before = cached.where(F.col("snapshot_date") < F.lit(cutoffs.training[-1]))
+        dropped |= _too_sparse(before, usable.numeric, f"before the latest training cut-off {cutoffs.training[-1]}")
+    else:
+        dropped |= _too_sparse(cached, usable.numeric, f"for {cfg.num_folds}-fold cross-validation")
     columns = [c for c in usable.numeric if c not in dropped]
     train, weights = with_class_weights(cached, cfg, (positives, rows - positives))
     pipeline, gbt = gbt_pipeline(columns, cfg)
@@ -483,17 +543,9 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
         .addGrid(gbt.subsamplingRate, cfg.grid.subsampling_rate)
         .build()
     )
-    cv = CrossValidator(
-        estimator=pipeline,
-        estimatorParamMaps=grid,
-        evaluator=BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="rawPrediction"),
-        numFolds=cfg.num_folds,
-        parallelism=cfg.parallelism,
-        seed=cfg.seed,
-    )
-    cv_model = cv.fit(train)
-    best = cast(PipelineModel, cv_model.bestModel)  # the cross-validated estimator is a Pipeline
-    best_gbt = cast(GBTClassificationModel, best.stages[-1])  # ... ending with the GBT
+    selection = select_setting(pipeline, grid, train, cfg)
+    best = pipeline.fit(train, grid[selection.index])
+    best_gbt = cast(GBTClassificationModel, best.stages[-1])  # the pipeline ends with the GBT
     best_params = {
         "max_depth": float(best_gbt.getMaxDepth()),
         "max_iter": float(best_gbt.getMaxIter()),
@@ -502,8 +554,10 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
         "subsampling_rate": float(best_gbt.getSubsamplingRate()),
     }
     baseline = baseline_pipeline(columns).fit(train)
-    best_index = max(range(len(grid)), key=lambda i: cv_model.avgMetrics[i])
-    calibrator = fit_calibrator(pipeline, grid[best_index], train)
+    if selection.earlier_model is not None and selection.validation is not None:
+        calibrator: IsotonicRegressionModel | None = isotonic_on(selection.earlier_model, selection.validation)
+    else:
+        calibrator = fit_calibrator(pipeline, grid[selection.index], train)
     gbt_metrics = evaluate(scored(best, holdout), rank=RAW_SCORE)
     baseline_metrics = evaluate(scored(baseline, holdout), rank=RAW_SCORE)
     cached.unpersist()
@@ -530,7 +584,8 @@ def fit_target(name: str, train: DataFrame, holdout: DataFrame, cutoffs: Cutoffs
         gbt=gbt_metrics,
         baseline=baseline_metrics,
         best_params=best_params,
-        cv_roc_auc=[float(m) for m in cv_model.avgMetrics],
+        validation=selection.method,
+        validation_roc_auc=selection.roc_auc,
         calibrated=is_calibrated,
         uncalibrated_brier=uncalibrated_brier,
         importances=importances,

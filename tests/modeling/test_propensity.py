@@ -214,10 +214,57 @@ def test_gbt_beats_the_linear_baseline_on_an_interaction_and_is_published(fitted
     fit, *_ = fitted
     assert fit.model_kind == "gbt"
     assert fit.gbt.roc_auc > 0.9 > 0.7 > fit.baseline.roc_auc
-    assert len(fit.cv_roc_auc) == 2 and fit.best_params["max_iter"] == 10
+    assert fit.validation == "out_of_time" and len(fit.validation_roc_auc) == 2 and fit.best_params["max_iter"] == 10
     assert (fit.best_params["min_instances_per_node"], fit.best_params["subsampling_rate"]) == (5, 0.8)
     assert max(fit.importances, key=fit.importances.get) in {"x1", "x2"}
     assert fit.importances["noise"] < min(fit.importances["x1"], fit.importances["x2"])
+
+
+def test_the_grid_setting_is_chosen_on_the_latest_training_cut_off_by_fits_on_the_earlier_ones(fitted):
+    """Out of time: each setting fitted on the cut-offs before the latest, judged by ROC-AUC on the latest (an
+    independent fit of each setting gives the same figures); the calibrator reuses the chosen setting's fit."""
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+
+    _, _, train, cutoffs = fitted
+    weighted, _ = P.with_class_weights(train, PCFG)
+    pipeline, gbt = P.gbt_pipeline(PCFG.features, PCFG)
+    grid = [{gbt.maxDepth: 1, gbt.maxIter: 3}, {gbt.maxDepth: 3, gbt.maxIter: 10}]
+    selection = P.select_setting(pipeline, grid, weighted, PCFG.model_copy(update={"parallelism": 2}))
+    latest = F.col("snapshot_date") == F.lit(cutoffs.training[-1])
+    judge = BinaryClassificationEvaluator(labelCol=P.LABEL, rawPredictionCol="rawPrediction")
+    expected = [
+        judge.evaluate(pipeline.fit(weighted.where(~latest), p).transform(weighted.where(latest))) for p in grid
+    ]
+    assert selection.method == "out_of_time"
+    assert selection.roc_auc == pytest.approx(expected)
+    assert selection.index == 1 and expected[1] > expected[0]  # depth 1 cannot express the interaction
+    assert selection.validation.count() == weighted.where(latest).count()
+
+
+def test_one_training_cut_off_chooses_by_cross_validation_and_a_one_setting_grid_fits_nothing_to_choose(fitted):
+    _, _, train, cutoffs = fitted
+    one_cutoff = train.where(F.col("snapshot_date") == F.lit(cutoffs.training[0]))
+    weighted, _ = P.with_class_weights(one_cutoff, PCFG)
+    pipeline, gbt = P.gbt_pipeline(PCFG.features, PCFG)
+    grid = [{gbt.maxDepth: 1, gbt.maxIter: 3}, {gbt.maxDepth: 3, gbt.maxIter: 10}]
+    crossed = P.select_setting(pipeline, grid, weighted, PCFG)
+    assert (crossed.method, crossed.index, len(crossed.roc_auc)) == ("cross_validation", 1, 2)
+    assert crossed.earlier_model is None
+    single = P.select_setting(pipeline, grid[:1], weighted, PCFG)
+    assert (single.method, single.index, single.roc_auc, single.earlier_model) == ("single_setting", 0, [], None)
+
+
+def test_a_feature_unknown_before_the_latest_training_cut_off_is_dropped_not_imputed_from_nothing(fitted):
+    """BTYD columns are null at a cut-off with too few buyers: the fits on the earlier cut-offs have no value to
+    impute them from, so the feature is left out (with its reason) instead of failing the target."""
+    _, holdout, train, cutoffs = fitted
+    late_only = F.when(F.col("snapshot_date") == F.lit(cutoffs.training[-1]), F.col("noise"))
+    cfg = PCFG.model_copy(update={"features": [*PCFG.features, "late"]})
+    fit = P.fit_target(
+        "toy", train.withColumn("late", late_only), holdout.withColumn("late", F.col("noise")), cutoffs, cfg
+    )
+    assert fit.dropped_features == {"late": f"0 known values before the latest training cut-off {cutoffs.training[-1]}"}
+    assert fit.columns == PCFG.features and fit.validation == "out_of_time"
 
 
 def test_isotonic_calibration_maps_weighted_scores_back_to_rates(spark):
@@ -277,19 +324,17 @@ def test_another_pseudonymization_key_and_input_order_fit_the_same_model(fitted)
     again = P.fit_target("toy", rekeyed, holdout.withColumn("subject_id", other_key), cutoffs, PCFG)
     # Equal up to float rounding (the evaluators and L-BFGS sum in partition order), with the same chosen parameters.
     assert again.best_params == fit.best_params
-    assert again.cv_roc_auc == pytest.approx(fit.cv_roc_auc)
+    assert again.validation_roc_auc == pytest.approx(fit.validation_roc_auc)
     assert again.importances == pytest.approx(fit.importances)
     for model in ("gbt", "baseline"):
         mine, theirs = getattr(again, model), getattr(fit, model)
         assert (mine.roc_auc, mine.pr_auc, mine.brier) == pytest.approx((theirs.roc_auc, theirs.pr_auc, theirs.brier))
 
 
-def test_a_feature_with_too_few_known_values_for_the_folds_is_dropped(spark):
-    # 19 known values (one of them NaN, which counts as unknown) and 30 known: only the first is too sparse for a
-    # fold's imputer (BTYD columns on a tiny history are mostly null).
+def test_a_feature_with_too_few_known_values_for_a_partial_fit_is_dropped(spark):
+    # 19 known values (one of them NaN, which counts as unknown) and 30 known: only the first is too sparse for the
+    # imputer of a fit on part of the rows (BTYD columns on a tiny history are mostly null).
     rows = [(float(i) if i < 20 else None, float(i)) for i in range(30)]
     rows[0] = (float("nan"), 0.0)
     df = spark.createDataFrame(rows, "sparse double, dense double")
-    assert P._too_sparse_for_folds(df, ["sparse", "dense"], 2) == {
-        "sparse": "19 known values: too few for 2-fold cross-validation"
-    }
+    assert P._too_sparse(df, ["sparse", "dense"], "in the folds") == {"sparse": "19 known values in the folds"}
